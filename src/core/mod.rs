@@ -1,8 +1,13 @@
 //! Pure, clock-injected policy. Nothing here may name a browser crate (a test enforces it).
 
+pub mod breaker;
 pub mod config;
 pub mod defaults;
 pub mod error;
+pub mod heap;
 pub mod json;
+pub mod rate_limit;
+pub mod report;
+pub mod retry;
 pub mod rng;
 pub mod time;

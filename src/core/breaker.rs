@@ -1,0 +1,497 @@
+//! Per-service circuit breakers: after `failure_threshold` consecutive failures a service fails
+//! fast for `reset_timeout_ms`, then a few probes decide whether it closes again.
+//!
+//! ```
+//! use resource_guard::core::breaker::{Admission, BreakerSet, BreakerState};
+//! use resource_guard::core::config::BreakerSpec;
+//! use resource_guard::core::time::{Clock, ManualClock};
+//!
+//! let clock = ManualClock::new(0);
+//! let spec = BreakerSpec { failure_threshold: 2, reset_timeout_ms: 30_000, half_open_probes: 1 };
+//! let mut breakers = BreakerSet::new(spec, Vec::new());
+//!
+//! let b = breakers.get_mut("api.example.com", clock.now());
+//! b.record_failure(clock.now(), false);
+//! let opened = b.record_failure(clock.now(), false).unwrap();
+//! assert_eq!(opened.to, BreakerState::Open);
+//! assert_eq!(b.admit(clock.now()).0, Admission::Rejected { retry_in_ms: 30_000 });
+//!
+//! clock.advance(30_000);
+//! let (admission, _half_open) = b.admit(clock.now());
+//! assert_eq!(admission, Admission::Allowed { probe: true });
+//! b.record_success(clock.now(), true);
+//! assert_eq!(b.state(clock.now()), BreakerState::Closed);
+//! ```
+//!
+//! # States
+//! `Closed { failures }` counts consecutive failures (a success resets it). `Open { until }`
+//! rejects everything until `until`; the first [`CircuitBreaker::admit`] at or after it moves to
+//! `HalfOpen { in_flight }`, which lets `half_open_probes` probes run at once. A probe success
+//! closes the breaker, a probe failure opens it for another full `reset_timeout_ms`.
+//!
+//! Outcomes of requests admitted before a state change (`probe = false` while half-open or open)
+//! are ignored, so a slow request sent before the break cannot close or reopen the circuit.
+//! Probes still running when their half-open period ends stay counted until they report, so
+//! there are never more than `half_open_probes` probes in flight.
+//!
+//! The breaker never reads a clock: every transition takes `now` (ms).
+
+use super::config::BreakerSpec;
+use super::defaults::MAX_SERVICES;
+use super::time::Millis;
+
+/// How long (ms) a request rejected while half-open (all probe slots taken) is told to wait:
+/// 1000, or the reset timeout when that is shorter (at least 1).
+pub const HALF_OPEN_RETRY_MS: u64 = 1000;
+
+/// The public view of a breaker's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Requests flow; consecutive failures are counted.
+    Closed,
+    /// Requests fail fast until the reset timeout has passed.
+    Open,
+    /// A limited number of probes test the service.
+    HalfOpen,
+}
+
+/// The answer to [`CircuitBreaker::admit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Send it. `probe` is true for a half-open probe: report its outcome with `probe = true`.
+    Allowed {
+        /// Whether this request is a half-open probe.
+        probe: bool,
+    },
+    /// Fail fast (`ERR_CIRCUIT_OPEN`).
+    Rejected {
+        /// Milliseconds until a request may be admitted again (at least 1).
+        retry_in_ms: u64,
+    },
+}
+
+/// A state change, emitted on every change (for `onBreak` and friends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// The state before.
+    pub from: BreakerState,
+    /// The state after.
+    pub to: BreakerState,
+}
+
+/// The state with its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Inner {
+    Closed { failures: u32 },
+    Open { until: Millis },
+    HalfOpen { in_flight: u32 },
+}
+
+impl Inner {
+    fn view(self) -> BreakerState {
+        match self {
+            Inner::Closed { .. } => BreakerState::Closed,
+            Inner::Open { .. } => BreakerState::Open,
+            Inner::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+}
+
+/// One service's consecutive-failure circuit breaker.
+#[derive(Clone, Debug)]
+pub struct CircuitBreaker {
+    spec: BreakerSpec,
+    inner: Inner,
+    /// Probes admitted in an earlier half-open period that have not reported yet.
+    stray_probes: u32,
+}
+
+impl CircuitBreaker {
+    /// A closed breaker with no failures. Out-of-range specs never panic: a threshold or probe
+    /// count of 0 acts as 1.
+    #[must_use]
+    pub fn new(spec: BreakerSpec) -> Self {
+        CircuitBreaker {
+            spec,
+            inner: Inner::Closed { failures: 0 },
+            stray_probes: 0,
+        }
+    }
+
+    /// The spec it was built with.
+    #[must_use]
+    pub fn spec(&self) -> BreakerSpec {
+        self.spec
+    }
+
+    /// Asks to send one request at `now` (ms). An open breaker whose `until` has passed moves to
+    /// half-open here and admits this request as the first probe. While half-open, requests
+    /// beyond `half_open_probes` in flight are rejected with `retry_in_ms` =
+    /// [`HALF_OPEN_RETRY_MS`] (or the reset timeout when shorter).
+    pub fn admit(&mut self, now: Millis) -> (Admission, Option<Transition>) {
+        match self.inner {
+            Inner::Closed { .. } => (Admission::Allowed { probe: false }, None),
+            Inner::Open { until } if now < until => (
+                Admission::Rejected {
+                    retry_in_ms: now.until(until),
+                },
+                None,
+            ),
+            Inner::Open { .. } => {
+                if self.stray_probes >= self.probes() {
+                    // Probes from the last half-open period are still out: wait for them.
+                    let t = self.set(Inner::HalfOpen { in_flight: 0 });
+                    return (
+                        Admission::Rejected {
+                            retry_in_ms: self.half_open_retry_ms(),
+                        },
+                        t,
+                    );
+                }
+                let t = self.set(Inner::HalfOpen { in_flight: 1 });
+                (Admission::Allowed { probe: true }, t)
+            }
+            Inner::HalfOpen { in_flight } => {
+                if in_flight.saturating_add(self.stray_probes) >= self.probes() {
+                    return (
+                        Admission::Rejected {
+                            retry_in_ms: self.half_open_retry_ms(),
+                        },
+                        None,
+                    );
+                }
+                self.inner = Inner::HalfOpen {
+                    in_flight: in_flight + 1,
+                };
+                (Admission::Allowed { probe: true }, None)
+            }
+        }
+    }
+
+    /// Reports a success at `now` (ms). Closed: resets the failure count. Half-open and
+    /// `probe`: closes. A non-probe success while open or half-open was sent before the break
+    /// and is ignored.
+    pub fn record_success(&mut self, _now: Millis, probe: bool) -> Option<Transition> {
+        if probe {
+            self.release_probe();
+        }
+        match self.inner {
+            Inner::Closed { .. } => self.set(Inner::Closed { failures: 0 }),
+            Inner::HalfOpen { .. } if probe => self.set(Inner::Closed { failures: 0 }),
+            _ => None,
+        }
+    }
+
+    /// Reports a failure at `now` (ms). Closed: counts it and opens for `reset_timeout_ms` at
+    /// `failure_threshold`. Half-open and `probe`: reopens for a full `reset_timeout_ms`.
+    /// Failures while open, and non-probe failures while half-open, are ignored.
+    pub fn record_failure(&mut self, now: Millis, probe: bool) -> Option<Transition> {
+        if probe {
+            self.release_probe();
+        }
+        match self.inner {
+            Inner::Closed { failures } => {
+                let failures = failures.saturating_add(1);
+                if failures >= self.spec.failure_threshold.max(1) {
+                    self.open(now)
+                } else {
+                    self.set(Inner::Closed { failures })
+                }
+            }
+            Inner::HalfOpen { .. } if probe => self.open(now),
+            _ => None,
+        }
+    }
+
+    /// Reports that a request ended without an outcome (aborted). A probe frees its half-open
+    /// slot; nothing else changes.
+    pub fn record_cancel(&mut self, probe: bool) {
+        if probe {
+            self.release_probe();
+        }
+    }
+
+    /// The state at `now` (ms). An open breaker whose timeout has passed still reads `Open`
+    /// until [`CircuitBreaker::admit`] moves it to half-open.
+    #[must_use]
+    pub fn state(&self, _now: Millis) -> BreakerState {
+        self.inner.view()
+    }
+
+    /// Milliseconds from `now` until a request could be admitted: 0 when closed, or open past
+    /// its timeout, or half-open with a free probe slot.
+    #[must_use]
+    pub fn retry_in_ms(&self, now: Millis) -> u64 {
+        match self.inner {
+            Inner::Closed { .. } => 0,
+            Inner::Open { until } => now.until(until),
+            Inner::HalfOpen { in_flight } => {
+                if in_flight.saturating_add(self.stray_probes) >= self.probes() {
+                    self.half_open_retry_ms()
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    /// Consecutive failures counted while closed (0 in the other states).
+    #[must_use]
+    pub fn failures(&self) -> u32 {
+        match self.inner {
+            Inner::Closed { failures } => failures,
+            _ => 0,
+        }
+    }
+
+    /// True when closed with 0 failures and no probe outstanding: indistinguishable from new,
+    /// so it can be pruned.
+    #[must_use]
+    pub fn is_fresh(&self) -> bool {
+        self.inner == Inner::Closed { failures: 0 } && self.stray_probes == 0
+    }
+
+    fn probes(&self) -> u32 {
+        self.spec.half_open_probes.max(1)
+    }
+
+    fn half_open_retry_ms(&self) -> u64 {
+        HALF_OPEN_RETRY_MS.min(self.spec.reset_timeout_ms).max(1)
+    }
+
+    fn open(&mut self, now: Millis) -> Option<Transition> {
+        self.set(Inner::Open {
+            until: now.plus(self.spec.reset_timeout_ms),
+        })
+    }
+
+    /// Moves to `next`; probes of a half-open period that ends stay counted as strays.
+    fn set(&mut self, next: Inner) -> Option<Transition> {
+        let prev = self.inner;
+        if let (Inner::HalfOpen { in_flight }, false) =
+            (prev, matches!(next, Inner::HalfOpen { .. }))
+        {
+            self.stray_probes = self.stray_probes.saturating_add(in_flight);
+        }
+        self.inner = next;
+        let (from, to) = (prev.view(), next.view());
+        (from != to).then_some(Transition { from, to })
+    }
+
+    /// One probe reported: strays first (the sum is what bounds concurrency).
+    fn release_probe(&mut self) {
+        if self.stray_probes > 0 {
+            self.stray_probes -= 1;
+        } else if let Inner::HalfOpen { in_flight } = self.inner {
+            self.inner = Inner::HalfOpen {
+                in_flight: in_flight.saturating_sub(1),
+            };
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    service: String,
+    breaker: CircuitBreaker,
+    last_used: Millis,
+}
+
+/// Breakers keyed by service id, at most [`MAX_SERVICES`] (256) of them.
+///
+/// Lookups scan a `Vec` (256 entries at most, and no hashing code in the wasm binary).
+/// Iteration order is unspecified.
+#[derive(Clone, Debug)]
+pub struct BreakerSet {
+    default: BreakerSpec,
+    overrides: Vec<(String, BreakerSpec)>,
+    entries: Vec<Entry>,
+}
+
+impl BreakerSet {
+    /// An empty set: services use `default` unless named in `overrides` (the first match wins).
+    #[must_use]
+    pub fn new(default: BreakerSpec, overrides: Vec<(String, BreakerSpec)>) -> Self {
+        BreakerSet {
+            default,
+            overrides,
+            entries: Vec::new(),
+        }
+    }
+
+    /// The spec `service` gets: its override, else the default.
+    #[must_use]
+    pub fn spec_for(&self, service: &str) -> BreakerSpec {
+        self.overrides
+            .iter()
+            .find(|(k, _)| k == service)
+            .map_or(self.default, |(_, s)| *s)
+    }
+
+    /// The breaker for `service`, created on demand and marked used at `now` (ms).
+    ///
+    /// When [`MAX_SERVICES`] breakers exist, one is evicted first: the fresh one idle longest
+    /// (losing it loses nothing), or, when none is fresh, the least recently used one (its
+    /// failure count or open state is forgotten; with 256 services in trouble at once that is
+    /// the lesser evil next to unbounded memory).
+    pub fn get_mut(&mut self, service: &str, now: Millis) -> &mut CircuitBreaker {
+        let idx = match self.entries.iter().position(|e| e.service == service) {
+            Some(i) => i,
+            None => {
+                if self.entries.len() >= MAX_SERVICES {
+                    self.evict_one();
+                }
+                let breaker = CircuitBreaker::new(self.spec_for(service));
+                self.entries.push(Entry {
+                    service: service.to_owned(),
+                    breaker,
+                    last_used: now,
+                });
+                self.entries.len() - 1
+            }
+        };
+        let entry = &mut self.entries[idx];
+        // max: a clock glitch must not make an entry look idle longer than it is.
+        entry.last_used = entry.last_used.max(now);
+        &mut entry.breaker
+    }
+
+    /// The breaker for `service`, if one exists.
+    #[must_use]
+    pub fn get(&self, service: &str) -> Option<&CircuitBreaker> {
+        self.entries
+            .iter()
+            .find(|e| e.service == service)
+            .map(|e| &e.breaker)
+    }
+
+    /// Drops fresh breakers unused for more than `idle_ms` before `now` (ms); returns how many.
+    pub fn prune(&mut self, now: Millis, idle_ms: u64) -> usize {
+        let before = self.entries.len();
+        self.entries
+            .retain(|e| !(e.breaker.is_fresh() && now.since(e.last_used) > idle_ms));
+        before - self.entries.len()
+    }
+
+    /// How many breakers exist.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no breaker exists.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every `(service, breaker)`, in unspecified order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &CircuitBreaker)> + '_ {
+        self.entries
+            .iter()
+            .map(|e| (e.service.as_str(), &e.breaker))
+    }
+
+    fn evict_one(&mut self) {
+        let oldest_fresh = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.breaker.is_fresh())
+            .min_by_key(|(_, e)| e.last_used)
+            .map(|(i, _)| i);
+        let victim = oldest_fresh.or_else(|| {
+            self.entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(i, _)| i)
+        });
+        if let Some(i) = victim {
+            self.entries.swap_remove(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(threshold: u32, reset: u64, probes: u32) -> BreakerSpec {
+        BreakerSpec {
+            failure_threshold: threshold,
+            reset_timeout_ms: reset,
+            half_open_probes: probes,
+        }
+    }
+
+    #[test]
+    fn zero_spec_values_act_as_one() {
+        let mut b = CircuitBreaker::new(spec(0, 0, 0));
+        assert!(b.record_failure(Millis(0), false).is_some());
+        assert_eq!(b.admit(Millis(0)).0, Admission::Allowed { probe: true });
+        assert_eq!(b.admit(Millis(0)).0, Admission::Rejected { retry_in_ms: 1 });
+    }
+
+    #[test]
+    fn stray_probe_keeps_the_next_half_open_period_full() {
+        let mut b = CircuitBreaker::new(spec(1, 100, 2));
+        b.record_failure(Millis(0), false);
+        assert_eq!(b.admit(Millis(100)).0, Admission::Allowed { probe: true });
+        assert_eq!(b.admit(Millis(100)).0, Admission::Allowed { probe: true });
+        b.record_failure(Millis(110), true); // reopens; the other probe is still out
+        assert_eq!(b.stray_probes, 1);
+        assert!(!b.is_fresh());
+        assert_eq!(b.admit(Millis(210)).0, Admission::Allowed { probe: true });
+        assert_eq!(
+            b.admit(Millis(210)).0,
+            Admission::Rejected { retry_in_ms: 100 }
+        );
+        b.record_cancel(true); // the stray reports
+        assert_eq!(b.admit(Millis(211)).0, Admission::Allowed { probe: true });
+    }
+
+    #[test]
+    fn probe_outcomes_after_close_count_as_normal_outcomes() {
+        let mut b = CircuitBreaker::new(spec(1, 100, 2));
+        b.record_failure(Millis(0), false);
+        b.admit(Millis(100));
+        b.admit(Millis(100));
+        assert_eq!(
+            b.record_success(Millis(101), true),
+            Some(Transition {
+                from: BreakerState::HalfOpen,
+                to: BreakerState::Closed
+            })
+        );
+        assert!(!b.is_fresh());
+        assert!(b.record_failure(Millis(102), true).is_some());
+        assert_eq!(b.stray_probes, 0);
+    }
+
+    #[test]
+    fn eviction_prefers_fresh_then_lru() {
+        let mut set = BreakerSet::new(spec(1, 1000, 1), Vec::new());
+        let names: Vec<String> = (0..MAX_SERVICES)
+            .map(|i| ["s", &i.to_string()].concat())
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            let b = set.get_mut(n, Millis(i as u64));
+            if i != 5 {
+                b.record_failure(Millis(i as u64), false);
+            }
+        }
+        set.get_mut("new1", Millis(1000));
+        assert!(set.get("s5").is_none(), "the only fresh entry goes first");
+        assert!(set.get("s0").is_some());
+        set.get_mut("new1", Millis(1000))
+            .record_failure(Millis(1000), false);
+        set.get_mut("new2", Millis(1001));
+        assert!(
+            set.get("s0").is_none(),
+            "no fresh entry left: the least recently used goes"
+        );
+        assert!(set.get("new1").is_some() && set.get("s1").is_some());
+        assert_eq!(set.len(), MAX_SERVICES);
+    }
+}

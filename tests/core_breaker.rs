@@ -1,0 +1,377 @@
+//! Rules of the per-service circuit breakers, driven by a `ManualClock`.
+
+use proptest::prelude::*;
+use resource_guard::core::breaker::{
+    Admission, BreakerSet, BreakerState, CircuitBreaker, Transition,
+};
+use resource_guard::core::config::BreakerSpec;
+use resource_guard::core::defaults::MAX_SERVICES;
+use resource_guard::core::time::{Clock, ManualClock, Millis};
+
+fn spec(threshold: u32, reset: u64, probes: u32) -> BreakerSpec {
+    BreakerSpec {
+        failure_threshold: threshold,
+        reset_timeout_ms: reset,
+        half_open_probes: probes,
+    }
+}
+
+const ALLOWED: Admission = Admission::Allowed { probe: false };
+const PROBE: Admission = Admission::Allowed { probe: true };
+
+fn t(from: BreakerState, to: BreakerState) -> Option<Transition> {
+    Some(Transition { from, to })
+}
+
+/// A breaker (threshold 5, reset 60 000 ms, `probes` probes) opened at `clock.now()`.
+fn opened(clock: &ManualClock, probes: u32) -> CircuitBreaker {
+    let mut b = CircuitBreaker::new(spec(5, 60_000, probes));
+    for _ in 0..5 {
+        b.record_failure(clock.now(), false);
+    }
+    assert_eq!(b.state(clock.now()), BreakerState::Open);
+    b
+}
+
+#[test]
+fn opens_exactly_at_the_failure_threshold() {
+    let clock = ManualClock::new(0);
+    let mut b = CircuitBreaker::new(spec(5, 60_000, 1));
+    for _ in 0..4 {
+        assert_eq!(b.record_failure(clock.now(), false), None);
+    }
+    assert_eq!(b.state(clock.now()), BreakerState::Closed);
+    assert_eq!(b.failures(), 4);
+    assert_eq!(b.admit(clock.now()), (ALLOWED, None));
+    assert_eq!(
+        b.record_failure(clock.now(), false),
+        t(BreakerState::Closed, BreakerState::Open)
+    );
+    assert_eq!(b.state(clock.now()), BreakerState::Open);
+}
+
+#[test]
+fn a_success_while_closed_resets_the_consecutive_failure_count() {
+    let clock = ManualClock::new(0);
+    let mut b = CircuitBreaker::new(spec(3, 1000, 1));
+    b.record_failure(clock.now(), false);
+    b.record_failure(clock.now(), false);
+    assert_eq!(b.record_success(clock.now(), false), None);
+    assert_eq!(b.failures(), 0);
+    assert!(b.is_fresh());
+    b.record_failure(clock.now(), false);
+    b.record_failure(clock.now(), false);
+    assert_eq!(b.state(clock.now()), BreakerState::Closed);
+}
+
+#[test]
+fn fails_fast_while_open_with_the_time_left_as_retry_in_ms() {
+    let clock = ManualClock::new(1000);
+    let mut b = opened(&clock, 1);
+    assert_eq!(
+        b.admit(clock.now()),
+        (
+            Admission::Rejected {
+                retry_in_ms: 60_000
+            },
+            None
+        )
+    );
+    clock.advance(30_000);
+    assert_eq!(
+        b.admit(clock.now()),
+        (
+            Admission::Rejected {
+                retry_in_ms: 30_000
+            },
+            None
+        )
+    );
+    assert_eq!(b.retry_in_ms(clock.now()), 30_000);
+}
+
+#[test]
+fn is_still_open_1_ms_before_the_reset_and_half_opens_at_it() {
+    let clock = ManualClock::new(1000);
+    let mut b = opened(&clock, 1);
+    clock.set(60_999);
+    assert_eq!(
+        b.admit(clock.now()),
+        (Admission::Rejected { retry_in_ms: 1 }, None)
+    );
+    clock.set(61_000);
+    assert_eq!(
+        b.state(clock.now()),
+        BreakerState::Open,
+        "reads Open until admit"
+    );
+    assert_eq!(b.retry_in_ms(clock.now()), 0);
+    assert_eq!(
+        b.admit(clock.now()),
+        (PROBE, t(BreakerState::Open, BreakerState::HalfOpen))
+    );
+    assert_eq!(b.state(clock.now()), BreakerState::HalfOpen);
+}
+
+#[test]
+fn only_half_open_probes_probes_are_admitted_at_once() {
+    let clock = ManualClock::new(0);
+    let mut b = opened(&clock, 2);
+    clock.set(60_000);
+    assert_eq!(b.admit(clock.now()).0, PROBE);
+    assert_eq!(b.admit(clock.now()), (PROBE, None));
+    assert_eq!(
+        b.admit(clock.now()),
+        (Admission::Rejected { retry_in_ms: 1000 }, None)
+    );
+    assert_eq!(b.retry_in_ms(clock.now()), 1000);
+}
+
+#[test]
+fn half_open_rejection_waits_the_reset_timeout_when_shorter_than_1000_ms() {
+    let mut b = CircuitBreaker::new(spec(1, 250, 1));
+    b.record_failure(Millis(0), false);
+    assert_eq!(b.admit(Millis(250)).0, PROBE);
+    assert_eq!(
+        b.admit(Millis(250)).0,
+        Admission::Rejected { retry_in_ms: 250 }
+    );
+}
+
+#[test]
+fn a_probe_success_closes_the_breaker() {
+    let clock = ManualClock::new(0);
+    let mut b = opened(&clock, 1);
+    clock.set(60_000);
+    b.admit(clock.now());
+    clock.advance(120);
+    assert_eq!(
+        b.record_success(clock.now(), true),
+        t(BreakerState::HalfOpen, BreakerState::Closed)
+    );
+    assert_eq!(b.admit(clock.now()), (ALLOWED, None));
+    assert!(b.is_fresh());
+}
+
+#[test]
+fn a_probe_failure_reopens_for_a_full_reset_timeout() {
+    let clock = ManualClock::new(0);
+    let mut b = opened(&clock, 1);
+    clock.set(60_000);
+    b.admit(clock.now());
+    clock.set(60_500);
+    assert_eq!(
+        b.record_failure(clock.now(), true),
+        t(BreakerState::HalfOpen, BreakerState::Open)
+    );
+    assert_eq!(b.retry_in_ms(clock.now()), 60_000);
+    clock.set(120_499);
+    assert_eq!(
+        b.admit(clock.now()).0,
+        Admission::Rejected { retry_in_ms: 1 }
+    );
+    clock.set(120_500);
+    assert_eq!(
+        b.admit(clock.now()),
+        (PROBE, t(BreakerState::Open, BreakerState::HalfOpen))
+    );
+}
+
+#[test]
+fn a_cancelled_probe_frees_its_half_open_slot() {
+    let clock = ManualClock::new(0);
+    let mut b = opened(&clock, 1);
+    clock.set(60_000);
+    assert_eq!(b.admit(clock.now()).0, PROBE);
+    assert!(matches!(b.admit(clock.now()).0, Admission::Rejected { .. }));
+    b.record_cancel(true);
+    assert_eq!(b.state(clock.now()), BreakerState::HalfOpen);
+    assert_eq!(b.admit(clock.now()), (PROBE, None));
+}
+
+#[test]
+fn outcomes_of_requests_sent_before_the_break_are_ignored() {
+    let clock = ManualClock::new(0);
+    let mut b = opened(&clock, 1);
+    assert_eq!(b.record_success(clock.now(), false), None);
+    assert_eq!(b.state(clock.now()), BreakerState::Open);
+    clock.set(60_000);
+    b.admit(clock.now());
+    assert_eq!(b.record_success(clock.now(), false), None);
+    assert_eq!(b.record_failure(clock.now(), false), None);
+    b.record_cancel(false);
+    assert_eq!(b.state(clock.now()), BreakerState::HalfOpen);
+    assert!(
+        matches!(b.admit(clock.now()).0, Admission::Rejected { .. }),
+        "the probe is still out"
+    );
+}
+
+#[test]
+fn per_service_overrides_apply_and_others_use_the_default() {
+    let clock = ManualClock::new(0);
+    let mut set = BreakerSet::new(
+        spec(5, 60_000, 1),
+        vec![("uploads".to_owned(), spec(1, 5_000, 2))],
+    );
+    assert_eq!(
+        set.get_mut("uploads", clock.now())
+            .record_failure(clock.now(), false),
+        t(BreakerState::Closed, BreakerState::Open)
+    );
+    assert_eq!(
+        set.get_mut("uploads", clock.now()).retry_in_ms(clock.now()),
+        5_000
+    );
+    assert_eq!(
+        set.get_mut("api", clock.now())
+            .record_failure(clock.now(), false),
+        None
+    );
+    assert_eq!(
+        set.get("api").map(CircuitBreaker::spec),
+        Some(spec(5, 60_000, 1))
+    );
+    assert_eq!(set.spec_for("uploads"), spec(1, 5_000, 2));
+    assert_eq!(set.len(), 2);
+}
+
+#[test]
+fn get_does_not_create_a_breaker() {
+    let set = BreakerSet::new(spec(5, 60_000, 1), Vec::new());
+    assert!(set.get("api").is_none());
+    assert!(set.is_empty());
+}
+
+#[test]
+fn the_set_stays_bounded_under_10_000_distinct_services() {
+    let clock = ManualClock::new(0);
+    let mut set = BreakerSet::new(spec(1, 60_000, 1), Vec::new());
+    for i in 0..10_000u32 {
+        clock.advance(1);
+        let name = ["svc-", &i.to_string()].concat();
+        let b = set.get_mut(&name, clock.now());
+        if i % 3 == 0 {
+            b.record_failure(clock.now(), false);
+        }
+        assert!(set.len() <= MAX_SERVICES);
+    }
+    assert_eq!(set.len(), MAX_SERVICES);
+    assert!(set.get("svc-9999").is_some());
+    assert_eq!(set.iter().count(), MAX_SERVICES);
+}
+
+#[test]
+fn prune_removes_only_fresh_entries_idle_longer_than_idle_ms() {
+    let clock = ManualClock::new(0);
+    let mut set = BreakerSet::new(spec(5, 60_000, 1), Vec::new());
+    set.get_mut("fresh", clock.now());
+    set.get_mut("failing", clock.now())
+        .record_failure(clock.now(), false);
+    clock.set(500);
+    set.get_mut("recent", clock.now());
+    clock.set(10_000);
+    assert_eq!(
+        set.prune(clock.now(), 10_000),
+        0,
+        "idle exactly idle_ms stays"
+    );
+    clock.set(10_001);
+    assert_eq!(set.prune(clock.now(), 10_000), 1);
+    assert!(set.get("fresh").is_none());
+    assert!(set.get("failing").is_some() && set.get("recent").is_some());
+    let names: Vec<&str> = set.iter().map(|(s, _)| s).collect();
+    assert_eq!(names.len(), 2);
+}
+
+#[derive(Clone, Debug)]
+enum Event {
+    Admit,
+    /// Finish the outstanding request at this index (modulo) with success / failure / cancel.
+    Finish(usize, u8),
+    Advance(u64),
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        4 => Just(Event::Admit),
+        4 => (0usize..64, 0u8..3).prop_map(|(i, k)| Event::Finish(i, k)),
+        2 => prop_oneof![0u64..50, 0u64..3000].prop_map(Event::Advance),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn random_event_sequences_never_panic_nor_exceed_half_open_probes_in_flight(
+        threshold in 0u32..5,
+        reset in 0u64..2000,
+        probes in 0u32..4,
+        events in prop::collection::vec(event(), 1..300),
+    ) {
+        let clock = ManualClock::new(0);
+        let mut b = CircuitBreaker::new(spec(threshold, reset, probes));
+        let max_probes = probes.max(1) as usize;
+        let mut outstanding: Vec<bool> = Vec::new();
+        for e in events {
+            let before = b.state(clock.now());
+            let transition = match e {
+                Event::Admit => {
+                    let (a, tr) = b.admit(clock.now());
+                    match a {
+                        Admission::Allowed { probe } => outstanding.push(probe),
+                        Admission::Rejected { retry_in_ms } => prop_assert!(retry_in_ms >= 1),
+                    }
+                    tr
+                }
+                Event::Finish(i, kind) => {
+                    if outstanding.is_empty() {
+                        None
+                    } else {
+                        let probe = outstanding.remove(i % outstanding.len());
+                        match kind {
+                            0 => b.record_success(clock.now(), probe),
+                            1 => b.record_failure(clock.now(), probe),
+                            _ => { b.record_cancel(probe); None }
+                        }
+                    }
+                }
+                Event::Advance(ms) => { clock.advance(ms); None }
+            };
+            let after = b.state(clock.now());
+            match transition {
+                Some(tr) => {
+                    prop_assert_eq!(tr.from, before);
+                    prop_assert_eq!(tr.to, after);
+                    prop_assert_ne!(tr.from, tr.to);
+                }
+                None => prop_assert_eq!(before, after),
+            }
+            let probes_out = outstanding.iter().filter(|&&p| p).count();
+            prop_assert!(probes_out <= max_probes, "{} probes in flight", probes_out);
+            if b.is_fresh() {
+                prop_assert_eq!(after, BreakerState::Closed);
+            }
+        }
+    }
+
+    #[test]
+    fn random_service_traffic_keeps_the_set_bounded(
+        ops in prop::collection::vec((0u32..600, any::<bool>(), 0u64..100), 1..2000),
+    ) {
+        let clock = ManualClock::new(0);
+        let mut set = BreakerSet::new(spec(2, 1000, 1), Vec::new());
+        for (svc, fail, gap) in ops {
+            clock.advance(gap);
+            let name = ["s", &svc.to_string()].concat();
+            let b = set.get_mut(&name, clock.now());
+            if fail { b.record_failure(clock.now(), false); } else { b.record_success(clock.now(), false); }
+            prop_assert!(set.len() <= MAX_SERVICES);
+            prop_assert!(set.get(&name).is_some());
+        }
+        let fresh = set.iter().filter(|(_, b)| b.is_fresh()).count();
+        prop_assert_eq!(set.prune(clock.now().plus(1), 0), fresh);
+        prop_assert!(set.iter().all(|(_, b)| !b.is_fresh()));
+    }
+}
