@@ -1,6 +1,7 @@
 //! Pure, clock-injected policy. Nothing here may name a browser crate (a test enforces it).
 
 pub mod breaker;
+pub mod cache;
 pub mod config;
 pub mod defaults;
 pub mod error;
@@ -11,3 +12,4 @@ pub mod report;
 pub mod retry;
 pub mod rng;
 pub mod time;
+pub mod upload;

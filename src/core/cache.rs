@@ -1,0 +1,558 @@
+//! Decides which responses the fallback cache may keep and indexes them (keys, sizes, ages, LRU) within a byte and entry budget.
+//!
+//! ```
+//! use resource_guard::core::cache::{cache_key, cacheability, CacheIndex, Lookup};
+//! use resource_guard::core::config::CacheConfig;
+//! use resource_guard::core::time::Millis;
+//!
+//! let policy = cacheability("GET", 200, Some("max-age=60, stale-if-error=3600"), Some("Accept-Language"), false);
+//! assert!(policy.store);
+//! assert_eq!(policy.ttl_ms, Some(3_660_000)); // fresh 60 s + stale-if-error 3600 s
+//!
+//! let key = cache_key("GET", "https://api.example.com/items", &[("Accept-Language", Some("de"))]);
+//! let mut index = CacheIndex::new(CacheConfig { max_bytes: 1_000_000, max_entries: 100, max_stale_ms: 86_400_000 });
+//! let out = index.insert(key.clone(), 5_000, Millis(1_700_000_000_000), policy.ttl_ms);
+//! assert!(out.stored && out.evict.is_empty());
+//! assert_eq!(index.lookup(&key, Millis(1_700_000_030_000)), Lookup::Hit { age_ms: 30_000 });
+//! ```
+//!
+//! The bodies live in the browser's Cache Storage; this index holds metadata only and tells the
+//! driver which keys to delete. Entries outlive the page, so every `now` given to [`CacheIndex`]
+//! must be wall-clock milliseconds (`Date.now()`), not `performance.now()`.
+//!
+//! An entry is served while its age (`now - stored_at`) is below its limit:
+//! `min(max_stale_ms, ttl_ms)`. At the limit it is expired: not served, returned for deletion.
+//! The cache is a fallback: the driver consults it only when the network path failed.
+
+use std::collections::BTreeMap;
+
+use super::config::CacheConfig;
+use super::time::Millis;
+
+/// Longest key kept, bytes (longer keys are never stored, to bound memory): 16 384.
+pub const MAX_KEY_BYTES: usize = 16_384;
+
+/// Metadata of one cached response (what the driver persists, e.g. in IndexedDB).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheEntryMeta {
+    /// The key from [`cache_key`].
+    pub key: String,
+    /// Body size, bytes.
+    pub bytes: u64,
+    /// When the response was stored, wall-clock ms.
+    pub stored_at: Millis,
+    /// When it was last served or stored, wall-clock ms.
+    pub last_used: Millis,
+    /// Longest age at which it may be served, ms (`None`: only `max_stale_ms` applies).
+    pub ttl_ms: Option<u64>,
+}
+
+/// The result of [`CacheIndex::insert`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "evicted keys must be deleted from Cache Storage"]
+pub struct InsertOutcome {
+    /// Whether the entry is indexed. When `false` the driver must not store the body and must
+    /// delete any body already under the key (the old entry is gone from the index).
+    pub stored: bool,
+    /// Other keys evicted or expired to make room: delete them from Cache Storage.
+    pub evict: Vec<String>,
+}
+
+/// The result of [`CacheIndex::lookup`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Serve it; it was stored `age_ms` ms ago (the `X-Resource-Guard-Stale` header is in seconds).
+    Hit {
+        /// Age of the stored response, ms.
+        age_ms: u64,
+    },
+    /// It was too old: not served, dropped from the index; delete its body.
+    Expired,
+    /// Not in the index.
+    Miss,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    bytes: u64,
+    stored_at: Millis,
+    last_used: Millis,
+    ttl_ms: Option<u64>,
+    tick: u64,
+}
+
+/// The fallback cache's index: LRU within `max_bytes` and `max_entries`, expiry by age.
+#[derive(Debug)]
+pub struct CacheIndex {
+    cfg: CacheConfig,
+    entries: BTreeMap<String, Entry>,
+    lru: BTreeMap<u64, String>,
+    tick: u64,
+    bytes: u64,
+}
+
+impl CacheIndex {
+    /// An empty index with these budgets.
+    #[must_use]
+    pub fn new(cfg: CacheConfig) -> Self {
+        CacheIndex {
+            cfg,
+            entries: BTreeMap::new(),
+            lru: BTreeMap::new(),
+            tick: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Indexes a response of `bytes` bytes stored at `now` (wall-clock ms), expiring entries and
+    /// evicting the least recently used ones to stay within both budgets. A response larger than
+    /// `max_bytes`, with a key over [`MAX_KEY_BYTES`], or with `ttl_ms == Some(0)` is not stored.
+    pub fn insert(
+        &mut self,
+        key: String,
+        bytes: u64,
+        now: Millis,
+        ttl_ms: Option<u64>,
+    ) -> InsertOutcome {
+        let mut evict = self.expire(now);
+        evict.retain(|k| *k != key);
+        self.remove(&key);
+        let meta = CacheEntryMeta {
+            key,
+            bytes,
+            stored_at: now,
+            last_used: now,
+            ttl_ms,
+        };
+        let stored = self.put(meta, &mut evict);
+        InsertOutcome { stored, evict }
+    }
+
+    /// Looks `key` up at `now`: a hit becomes the most recently used; an entry at or past its
+    /// age limit is dropped and reported as [`Lookup::Expired`].
+    pub fn lookup(&mut self, key: &str, now: Millis) -> Lookup {
+        let Some(e) = self.entries.get(key).copied() else {
+            return Lookup::Miss;
+        };
+        let age_ms = now.since(e.stored_at);
+        if age_ms >= self.limit_ms(&e) {
+            self.remove(key);
+            return Lookup::Expired;
+        }
+        self.lru.remove(&e.tick);
+        self.tick = self.tick.saturating_add(1);
+        let tick = self.tick;
+        self.lru.insert(tick, key.to_owned());
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.tick = tick;
+            entry.last_used = now.max(entry.last_used);
+        }
+        Lookup::Hit { age_ms }
+    }
+
+    /// Drops `key` from the index (the driver deletes the body itself).
+    pub fn remove(&mut self, key: &str) {
+        if let Some(e) = self.entries.remove(key) {
+            self.lru.remove(&e.tick);
+            self.bytes = self.bytes.saturating_sub(e.bytes);
+        }
+    }
+
+    /// Drops everything; returns `(entries, bytes)` freed.
+    pub fn clear(&mut self) -> (usize, u64) {
+        let freed = (self.entries.len(), self.bytes);
+        self.entries.clear();
+        self.lru.clear();
+        self.bytes = 0;
+        freed
+    }
+
+    /// Drops every entry at or past its age limit at `now`; returns their keys for deletion.
+    pub fn expire(&mut self, now: Millis) -> Vec<String> {
+        let dead: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| now.since(e.stored_at) >= self.limit_ms(e))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &dead {
+            self.remove(k);
+        }
+        dead
+    }
+
+    /// Indexed body bytes (always `<= max_bytes`).
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Indexed entries (always `<= max_entries`).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is indexed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every entry, least recently used first: what the driver persists.
+    #[must_use]
+    pub fn entries(&self) -> Vec<CacheEntryMeta> {
+        self.lru
+            .values()
+            .filter_map(|k| {
+                self.entries.get(k).map(|e| CacheEntryMeta {
+                    key: k.clone(),
+                    bytes: e.bytes,
+                    stored_at: e.stored_at,
+                    last_used: e.last_used,
+                    ttl_ms: e.ttl_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// Rebuilds the index from a persisted list (hostile input) at `now` (wall-clock ms). Items
+    /// are replayed in `last_used` order; a duplicated key keeps its most recently used item.
+    /// Returns the keys whose bodies the driver must delete: expired items, items too large, with
+    /// a key over [`MAX_KEY_BYTES`], stored in the future or with `ttl_ms == Some(0)`, and items
+    /// evicted to respect the budgets. Items with an empty key are skipped silently.
+    pub fn restore(&mut self, mut items: Vec<CacheEntryMeta>, now: Millis) -> Vec<String> {
+        let mut delete = self.expire(now);
+        items.sort_by_key(|m| m.last_used);
+        for mut m in items {
+            if m.key.is_empty() {
+                continue;
+            }
+            if m.stored_at > now {
+                delete.push(m.key);
+                continue;
+            }
+            m.last_used = m.last_used.max(m.stored_at).min(now);
+            let e = Entry {
+                bytes: m.bytes,
+                stored_at: m.stored_at,
+                last_used: m.last_used,
+                ttl_ms: m.ttl_ms,
+                tick: 0,
+            };
+            if now.since(m.stored_at) >= self.limit_ms(&e) {
+                delete.push(m.key);
+                continue;
+            }
+            self.remove(&m.key);
+            let key = m.key.clone();
+            if !self.put(m, &mut delete) {
+                delete.push(key);
+            }
+        }
+        // A key evicted or refused earlier in the list may be indexed again by a later duplicate:
+        // never tell the driver to delete a body the index now holds.
+        delete.retain(|k| !self.entries.contains_key(k));
+        delete.sort();
+        delete.dedup();
+        delete
+    }
+
+    fn limit_ms(&self, e: &Entry) -> u64 {
+        e.ttl_ms
+            .map_or(self.cfg.max_stale_ms, |t| t.min(self.cfg.max_stale_ms))
+    }
+
+    /// Adds an entry not in the index, evicting LRU entries into `evict`; false if it cannot fit.
+    fn put(&mut self, m: CacheEntryMeta, evict: &mut Vec<String>) -> bool {
+        if m.bytes > self.cfg.max_bytes
+            || self.cfg.max_entries == 0
+            || m.ttl_ms == Some(0)
+            || m.key.len() > MAX_KEY_BYTES
+        {
+            return false;
+        }
+        while self.bytes.saturating_add(m.bytes) > self.cfg.max_bytes
+            || self.entries.len() >= self.cfg.max_entries as usize
+        {
+            let Some((_, oldest)) = self.lru.pop_first() else {
+                break;
+            };
+            if let Some(e) = self.entries.remove(&oldest) {
+                self.bytes = self.bytes.saturating_sub(e.bytes);
+            }
+            evict.push(oldest);
+        }
+        self.tick = self.tick.saturating_add(1);
+        self.lru.insert(self.tick, m.key.clone());
+        self.bytes = self.bytes.saturating_add(m.bytes);
+        self.entries.insert(
+            m.key,
+            Entry {
+                bytes: m.bytes,
+                stored_at: m.stored_at,
+                last_used: m.last_used,
+                ttl_ms: m.ttl_ms,
+                tick: self.tick,
+            },
+        );
+        true
+    }
+}
+
+/// Whether to cache a response, and for how long it may be served as a fallback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// Store it.
+    pub store: bool,
+    /// Longest age at which it may be served, ms (`None`: `cache.maxStaleMs` alone decides).
+    pub ttl_ms: Option<u64>,
+}
+
+const NO_STORE: CachePolicy = CachePolicy {
+    store: false,
+    ttl_ms: None,
+};
+
+/// The response directives of a `Cache-Control` header that the fallback cache acts on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheControl {
+    /// `no-store`.
+    pub no_store: bool,
+    /// `no-cache` (with or without a field list).
+    pub no_cache: bool,
+    /// `private`.
+    pub private: bool,
+    /// `public`.
+    pub public: bool,
+    /// `must-revalidate`.
+    pub must_revalidate: bool,
+    /// `max-age`, seconds (the smallest if repeated; an invalid value reads as 0).
+    pub max_age_s: Option<u64>,
+    /// `stale-if-error` (RFC 5861), seconds (the smallest if repeated; an invalid value reads as 0).
+    pub stale_if_error_s: Option<u64>,
+}
+
+/// Delta-seconds above this are read as this (RFC 9111 §1.2.2): 2 147 483 648.
+pub const MAX_DELTA_SECONDS: u64 = 1 << 31;
+
+/// Parses a `Cache-Control` header value: case-insensitive names, quoted values (with `\`
+/// escapes; an unterminated quote runs to the end), commas inside quotes, unknown directives
+/// ignored. Never panics; bogus numbers read as 0 (the safest reading: no freshness, no staleness).
+#[must_use]
+pub fn parse_cache_control(value: &str) -> CacheControl {
+    let mut cc = CacheControl::default();
+    let s = value.as_bytes();
+    let mut i = 0;
+    while i < s.len() {
+        while i < s.len() && (s[i] == b',' || s[i].is_ascii_whitespace()) {
+            i += 1;
+        }
+        let start = i;
+        while i < s.len() && s[i] != b',' && s[i] != b'=' {
+            i += 1;
+        }
+        let name = value.get(start..i).unwrap_or("").trim();
+        let mut arg: Option<String> = None;
+        if i < s.len() && s[i] == b'=' {
+            i += 1;
+            while i < s.len() && (s[i] == b' ' || s[i] == b'\t') {
+                i += 1;
+            }
+            let mut v = Vec::new();
+            if i < s.len() && s[i] == b'"' {
+                i += 1;
+                while i < s.len() && s[i] != b'"' {
+                    if s[i] == b'\\' && i + 1 < s.len() {
+                        i += 1;
+                    }
+                    v.push(s[i]);
+                    i += 1;
+                }
+                // Skip the closing quote and anything up to the next comma.
+                while i < s.len() && s[i] != b',' {
+                    i += 1;
+                }
+            } else {
+                while i < s.len() && s[i] != b',' {
+                    v.push(s[i]);
+                    i += 1;
+                }
+            }
+            arg = Some(String::from_utf8_lossy(&v).trim().to_owned());
+        }
+        let seconds = || arg.as_deref().map_or(0, delta_seconds);
+        if name.eq_ignore_ascii_case("no-store") {
+            cc.no_store = true;
+        } else if name.eq_ignore_ascii_case("no-cache") {
+            cc.no_cache = true;
+        } else if name.eq_ignore_ascii_case("private") {
+            cc.private = true;
+        } else if name.eq_ignore_ascii_case("public") {
+            cc.public = true;
+        } else if name.eq_ignore_ascii_case("must-revalidate") {
+            cc.must_revalidate = true;
+        } else if name.eq_ignore_ascii_case("max-age") {
+            let n = seconds();
+            cc.max_age_s = Some(cc.max_age_s.map_or(n, |m| m.min(n)));
+        } else if name.eq_ignore_ascii_case("stale-if-error") {
+            let n = seconds();
+            cc.stale_if_error_s = Some(cc.stale_if_error_s.map_or(n, |m| m.min(n)));
+        }
+    }
+    cc
+}
+
+/// Digits only, saturating at [`MAX_DELTA_SECONDS`]; anything else is 0.
+fn delta_seconds(v: &str) -> u64 {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    v.bytes()
+        .fold(0u64, |n, b| {
+            n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+        })
+        .min(MAX_DELTA_SECONDS)
+}
+
+/// Whether a response may enter the fallback cache, and its ttl. The rules, in order:
+/// - only `GET` (ASCII case-insensitive): a `HEAD` response has no body to fall back on;
+/// - only status 200: 203 is a proxy-transformed copy, 204/206 have no (whole) body to serve;
+/// - never with `Vary: *` (no key can describe it);
+/// - never with `no-store`, nor with `no-cache`, which forbids serving without revalidation
+///   (RFC 9111 §4.2.4: no stale responses when a directive prohibits it);
+/// - a request that carried `Authorization` only if the response says `public` or `private`
+///   (the server opted in; Cache Storage outlives a logout, so the driver clears it on sign-out);
+///   `private` is otherwise fine: Cache Storage is this browser profile's private cache;
+/// - `must-revalidate`: ttl = `max-age` (no stale serving beyond freshness; no max-age → not stored);
+/// - else `stale-if-error=N`: ttl = `max-age` (0 if absent) + N seconds (RFC 5861);
+/// - else ttl `None` (`cache.maxStaleMs` decides). A ttl of 0 means "not stored".
+#[must_use]
+pub fn cacheability(
+    method: &str,
+    status: u16,
+    cache_control: Option<&str>,
+    vary: Option<&str>,
+    has_authorization: bool,
+) -> CachePolicy {
+    if !method.eq_ignore_ascii_case("GET") || status != 200 {
+        return NO_STORE;
+    }
+    if vary.is_some_and(|v| v.split(',').any(|t| t.trim() == "*")) {
+        return NO_STORE;
+    }
+    let cc = parse_cache_control(cache_control.unwrap_or(""));
+    if cc.no_store || cc.no_cache || (has_authorization && !(cc.public || cc.private)) {
+        return NO_STORE;
+    }
+    let max_age = cc.max_age_s.unwrap_or(0);
+    let ttl_s = if cc.must_revalidate {
+        Some(max_age)
+    } else {
+        cc.stale_if_error_s.map(|sie| max_age.saturating_add(sie))
+    };
+    match ttl_s {
+        Some(0) => NO_STORE,
+        Some(s) => CachePolicy {
+            store: true,
+            ttl_ms: Some(s.saturating_mul(1000)),
+        },
+        None => CachePolicy {
+            store: true,
+            ttl_ms: None,
+        },
+    }
+}
+
+/// The index key of a request: upper-cased method, a space, the URL, then one line per header
+/// named in `Vary` (`\n` + lower-cased name, plus `:` + trimmed value when present), sorted by
+/// name, duplicates and empty names dropped. An opaque string: the driver may embed it
+/// (encoded) in a synthetic Cache Storage URL.
+#[must_use]
+pub fn cache_key(method: &str, url: &str, vary_values: &[(&str, Option<&str>)]) -> String {
+    let mut vary: Vec<(String, Option<&str>)> = vary_values
+        .iter()
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.map(str::trim)))
+        .filter(|(n, _)| !n.is_empty())
+        .collect();
+    vary.sort_by(|a, b| a.0.cmp(&b.0));
+    vary.dedup_by(|a, b| a.0 == b.0);
+    let mut key = method.to_ascii_uppercase();
+    key.push(' ');
+    key.push_str(url);
+    for (name, value) in vary {
+        key.push('\n');
+        key.push_str(&name);
+        if let Some(v) = value {
+            key.push(':');
+            key.push_str(v);
+        }
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_reads_quotes_case_and_duplicates() {
+        let cc = parse_cache_control(
+            r#"Max-Age="60", private="Set-Cookie, X-A", max-age=30, STALE-IF-ERROR=abc"#,
+        );
+        assert_eq!(cc.max_age_s, Some(30));
+        assert!(cc.private && !cc.public);
+        assert_eq!(cc.stale_if_error_s, Some(0));
+        assert_eq!(
+            parse_cache_control("max-age=99999999999999999999999").max_age_s,
+            Some(MAX_DELTA_SECONDS)
+        );
+        assert_eq!(
+            parse_cache_control("no-cache=\"unterminated, no-store"),
+            CacheControl {
+                no_cache: true,
+                ..CacheControl::default()
+            }
+        );
+    }
+
+    #[test]
+    fn cache_key_is_canonical() {
+        let a = cache_key(
+            "get",
+            "https://x/a",
+            &[("Accept", Some(" json ")), ("accept-language", None)],
+        );
+        let b = cache_key(
+            "GET",
+            "https://x/a",
+            &[
+                ("Accept-Language", None),
+                ("ACCEPT", Some("json")),
+                ("Accept", Some("other")),
+            ],
+        );
+        assert_eq!(a, "GET https://x/a\naccept:json\naccept-language");
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            cache_key("GET", "https://x/a", &[("Accept", Some("xml"))])
+        );
+    }
+
+    #[test]
+    fn reinsert_replaces_without_double_counting() {
+        let mut c = CacheIndex::new(CacheConfig {
+            max_bytes: 100,
+            max_entries: 10,
+            max_stale_ms: 1000,
+        });
+        assert!(c.insert("a".into(), 60, Millis(0), None).stored);
+        let out = c.insert("a".into(), 70, Millis(1), None);
+        assert!(out.stored && out.evict.is_empty());
+        assert_eq!((c.len(), c.bytes()), (1, 70));
+        let out = c.insert("a".into(), 101, Millis(2), None);
+        assert!(!out.stored);
+        assert_eq!((c.len(), c.bytes()), (0, 0));
+    }
+}
