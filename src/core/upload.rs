@@ -921,7 +921,7 @@ mod tests {
         };
         assert_eq!(
             bad.validate("uploader").unwrap_err().message(),
-            "option `uploader.maxBatchBytes` must be >= 64"
+            "invalid option: uploader.maxBatchBytes must be >= 64"
         );
         let bad = UploadConfig {
             base_delay_ms: 500,
