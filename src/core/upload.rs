@@ -930,7 +930,7 @@ mod tests {
         };
         assert_eq!(
             bad.validate("uploader").unwrap_err().message(),
-            "option `uploader.maxDelayMs` must be >= baseDelayMs"
+            "invalid option: uploader.maxDelayMs must be >= baseDelayMs"
         );
         let bad = UploadConfig {
             jitter: f64::NAN,
@@ -938,7 +938,7 @@ mod tests {
         };
         assert_eq!(
             bad.validate("").unwrap_err().message(),
-            "option `jitter` must be a number from 0 to 1"
+            "invalid option: jitter must be a number from 0 to 1"
         );
         assert!(UploadConfig::default().validate("uploader").is_ok());
     }
