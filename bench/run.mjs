@@ -83,7 +83,7 @@ async function main() {
   try {
     browser = await launch();
     const page = await browser.page();
-    page.on('console', (m) => { if (m.type() === 'error') console.error(`[page] ${m.text()}`); });
+    page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) console.error(`[page] ${m.text()}`); });
     await page.goto(`${server.url}/bench/bench.html`);
     await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 30000 });
     const call = (fn, arg) => page.evaluate(([f, a]) => window.bench[f](a), [fn, arg]);
@@ -97,7 +97,7 @@ async function main() {
     }
     log(`request guard active: ${results.guardActive.active} (${JSON.stringify(results.guardActive)}); crossOriginIsolated=${results.env.crossOriginIsolated}, timer ${results.env.timerResolutionUs} µs`);
 
-    await section(results, 'overhead', () => call('overheadStub', QUICK ? { rounds: 2, calls: 2000, warmup: 500 } : { rounds: 5, calls: 20000, warmup: 3000 }));
+    await section(results, 'overhead', () => call('overheadStub', QUICK ? { rounds: 2, calls: 2000, warmup: 500 } : { rounds: 7, calls: 20000, warmup: 3000 }));
     await section(results, 'network', () => call('overheadNetwork', QUICK ? { rounds: 2, callsPerRound: 30, warmup: 10 } : { rounds: 5, callsPerRound: 100, warmup: 30 }));
     await section(results, 'throttle', () => call('throttle'));
     await section(results, 'retry', () => call('retryAfter'));
