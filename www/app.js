@@ -61,6 +61,7 @@ const failures = []; // performance.now() of failed outcomes
 let queueSource = 'none';
 let heapSource = 'none';
 let heapLevels = { warning: BUDGET * FRACTIONS.warning, critical: BUDGET * FRACTIONS.critical, limit: BUDGET * FRACTIONS.limit };
+let heapLevel = 'normal'; // from the latest 'heap' event
 let reportCount = 0;
 let reportPolls = 0;
 let storedRecords = 0;
@@ -85,7 +86,7 @@ function annotate(type, label) {
   const list = $('events');
   const top = list.firstElementChild;
   // Repeats of the same event within a second fold into one line with a count.
-  if (top && top.dataset.type === type && t - Number(top.dataset.t) < 1000) {
+  if (EVENTS.includes(type) && top && top.dataset.type === type && t - Number(top.dataset.t) < 1000) {
     top.dataset.n = String(Number(top.dataset.n) + 1);
     top.textContent = `${top.dataset.text}  (×${top.dataset.n})`;
     return;
@@ -147,6 +148,9 @@ try {
   guard = await createGuard();
   window.guard = guard;
   for (const type of EVENTS) guard.on(type, (event) => annotate(type, short(event)));
+  guard.on('heap', (event) => {
+    if (typeof event?.level === 'string') heapLevel = event.level;
+  });
   const res = await guard.fetch('/api/echo?from=demo');
   count(`HTTP ${res.status}`);
   status.textContent = `guard alive; /api/echo answered ${res.status}`;
@@ -460,7 +464,7 @@ function drawHeap(t1) {
   line(c, series.heap, (p) => p[1], yMax, COLORS.heap, t1);
   marks(c, ['heap', 'shed'], t1);
   const last = series.heap.at(-1);
-  $('heap-now').textContent = last ? `${fmtMB(last[1])} of ${fmtMB(BUDGET)} budget · ${heapSource} · ${leaked.length * 5} MB leaked` : '';
+  $('heap-now').textContent = last ? `${fmtMB(last[1])} of ${fmtMB(BUDGET)} budget · level ${heapLevel} · ${heapSource} · ${leaked.length * 5} MB leaked` : '';
 }
 function drawRps(t1) {
   const c = setup($('chart-rps'));
@@ -583,6 +587,8 @@ function render(snap) {
   // For tests and curious readers: how much each chart holds.
   window.__charts = {
     heap: series.heap.length,
+    heapLevel,
+    leakedMB: leaked.length * 5,
     rps: series.rps.length,
     maxRps: Math.max(0, ...series.rps.map((p) => p[1])),
     queue: series.queue.length,

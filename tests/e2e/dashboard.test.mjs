@@ -93,3 +93,22 @@ test('feature-detected charts: per-priority queues, breakers, heap sampling', (t
   if (!f.sampleHeap) t.diagnostic('sampleHeap: missing; heap chart uses performance.memory');
   if (!f.uploader) t.diagnostic('uploader: missing; upload controls are disabled');
 });
+
+test('"leak memory" drives the guard through its heap levels; "free" brings it back', async (t) => {
+  if (!(await page.evaluate(() => window.__charts.features.sampleHeap))) return t.skip('this build has no guard.sampleHeap');
+  await page.uncheck('#steady');
+  // 64 MB budget: warning at 70 %. Each click retains ~5 MB; stop as soon as the guard says so.
+  for (let i = 0; i < 16; i++) {
+    await page.click('#leak');
+    await sleep(400);
+    if ((await page.evaluate(() => window.__charts.heapLevel)) !== 'normal') break;
+  }
+  await page.waitForFunction(() => window.__charts.heapLevel !== 'normal', null, { timeout: 6000 });
+  const high = await page.evaluate(() => window.__charts);
+  assert.ok(['warning', 'critical', 'limit'].includes(high.heapLevel), high.heapLevel);
+  assert.ok(high.leakedMB >= 25, `reached ${high.heapLevel} after only ${high.leakedMB} MB`);
+  await page.click('#free');
+  await page.evaluate(() => window.gc?.());
+  await page.waitForFunction(() => window.__charts.heapLevel === 'normal', null, { timeout: 8000 });
+  assert.equal(page.errors.length, 0, String(page.errors[0]));
+});
