@@ -1,6 +1,8 @@
-// resource-guard: the JavaScript driver. All policy (limits, queues, retries, breakers, heap
-// levels, reports, upload plans) lives in the wasm core; this file awaits promises, runs timers
-// and talks to browser APIs, calling the core with numbers and short strings only.
+// resource-guard: the JavaScript driver. Every decision (limits, queue order, retries, breakers,
+// heap levels, report batching) is made by the wasm core; this file awaits promises, runs timers
+// and talks to browser APIs, calling the core with numbers and short strings only. The core never
+// calls back into this file while it runs: its outputs are collected by a sink and acted on after
+// each call returns.
 import init, { GuardCore } from './resource_guard.js';
 import { ResourceGuardError, isResourceGuardError, guardError, fromCore } from './errors.js';
 
@@ -24,25 +26,270 @@ function optionsJson(options) {
   }
 }
 
-function isBrowserLike() {
-  return typeof globalThis.document !== 'undefined' || typeof globalThis.WorkerGlobalScope !== 'undefined';
+const isBrowserLike = () => typeof globalThis.document !== 'undefined' || typeof globalThis.WorkerGlobalScope !== 'undefined';
+const now = () => performance.now();
+
+const PRIORITY = { system: 0, high: 1, normal: 2, low: 3 };
+// Our queue priority -> the platform's fetch priority hint (fetch throws on 'normal').
+const FETCH_PRIORITY = ['high', 'high', 'auto', 'low'];
+const CODES = [, 'ERR_INVALID_OPTION', 'ERR_QUEUE_FULL', 'ERR_SHED', 'ERR_TIMEOUT', 'ERR_CIRCUIT_OPEN', 'ERR_RETRIES_EXHAUSTED', 'ERR_RETRY_AFTER_TOO_LONG', 'ERR_PAYLOAD_TOO_LARGE', 'ERR_UNSUPPORTED', 'ERR_DISPOSED'];
+const EVENTS = ['throttle', 'retry', 'giveUp', 'breaker', 'shed', 'heap'];
+const LEVELS = ['normal', 'warning', 'critical', 'limit'];
+const TIMEOUT_JOB = 4;
+const BODY_CAP = 8192;
+const MAX_TIMER = 2147483647;
+
+/** The origin of a request target without parsing the whole URL on the hot path. */
+function originOf(input) {
+  if (typeof input === 'string') {
+    if (input.startsWith('http://') || input.startsWith('https://')) {
+      const i = input.indexOf('/', input.indexOf('//') + 2);
+      return (i < 0 ? input : input.slice(0, i)).toLowerCase();
+    }
+    return globalThis.location ? location.origin : '';
+  }
+  if (input && typeof input.origin === 'string') return input.origin; // URL
+  try {
+    return new URL(input.url, globalThis.location?.href).origin; // Request
+  } catch {
+    return '';
+  }
 }
 
-// Guard-only keys of the init object; removed before the platform fetch sees it.
-const GUARD_KEYS = ['priority', 'category', 'service', 'timeoutMs', 'deadlineMs', 'idempotencyKey', 'fallback'];
-// Our queue priority -> the platform's fetch priority hint (fetch throws on 'normal').
-const FETCH_PRIORITY = { system: 'high', high: 'high', normal: 'auto', low: 'low' };
+/** Reads at most BODY_CAP bytes of a JSON error body from a clone, never the caller's body. */
+async function readCapped(res) {
+  const type = res.headers.get('content-type') || '';
+  if (!type.includes('json') || !res.body) return undefined;
+  const reader = res.clone().body.getReader();
+  const parts = [];
+  let n = 0;
+  try {
+    while (n < BODY_CAP) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      n += value.length;
+    }
+  } catch {
+    return undefined;
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  if (n > BODY_CAP) return undefined; // truncated JSON would not parse anyway
+  const buf = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) { buf.set(p, o); o += p.length; }
+  return new TextDecoder().decode(buf);
+}
+
+function retryAfterMs(res) {
+  const v = res.headers.get('retry-after');
+  if (!v) return -1;
+  const s = Number(v);
+  if (Number.isFinite(s) && s >= 0) return s * 1000;
+  const d = Date.parse(v);
+  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : -1;
+}
+
+function coreError(core, code, cause) {
+  const text = core.lastError();
+  const [, , detail] = text.split('\n');
+  return guardError(CODES[code] || 'ERR_UNSUPPORTED', Number(detail) || 0, undefined, cause);
+}
+
+/** One guarded fetch: its attempts, timers and abort wiring. */
+class Call {
+  constructor(guard, id, input, init, timeoutMs, deadlineAt, signal, resolve, reject) {
+    this.g = guard;
+    this.id = id;
+    this.input = input;
+    this.init = init;
+    this.timeoutMs = timeoutMs;
+    this.deadlineAt = deadlineAt;
+    this.signal = signal;
+    this.resolve = resolve;
+    this.reject = reject;
+    this.settled = false;
+    this.timer = 0;
+    this.timedOut = false;
+    this.inFlight = false;
+    this.lastResponse = undefined;
+    if (signal) {
+      this.onAbort = () => this.abort();
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  /** Starts one attempt (the core admitted it). */
+  go() {
+    if (this.settled) return;
+    this.inFlight = true;
+    this.timedOut = false;
+    let init = this.init;
+    let limit = this.timeoutMs;
+    if (this.deadlineAt !== undefined) limit = Math.min(limit ?? Infinity, Math.max(0, this.deadlineAt - now()));
+    if (limit !== undefined) {
+      const ctrl = new AbortController();
+      init = { ...init, signal: this.signal ? AbortSignal.any([this.signal, ctrl.signal]) : ctrl.signal };
+      this.timer = setTimeout(() => {
+        this.timedOut = true;
+        ctrl.abort(new DOMException('resource-guard attempt timeout', 'TimeoutError'));
+      }, Math.min(limit, MAX_TIMER));
+    }
+    let p;
+    try {
+      p = this.g._transport(this.input, init);
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    Promise.resolve(p).then((res) => this.onResponse(res), (err) => this.onError(err));
+  }
+
+  onResponse(res) {
+    if (this.timer) clearTimeout(this.timer), (this.timer = 0);
+    this.inFlight = false;
+    if (this.settled) return;
+    const core = this.g._core;
+    if (!core) return this.settle(undefined, guardError('ERR_DISPOSED'));
+    const status = res.status;
+    if (status < 400) {
+      const h = res.headers;
+      const rl = h.get('ratelimit');
+      const xr = rl ? null : h.get('x-ratelimit-remaining');
+      if (rl !== null || xr !== null) core.pacing(this.id, rl ?? undefined, xr ?? undefined, xr !== null ? h.get('x-ratelimit-reset') ?? undefined : undefined);
+      return this.verdict(core.status(this.id, status, undefined, undefined), res);
+    }
+    const ra = res.headers.get('retry-after') ?? undefined;
+    readCapped(res).then((body) => {
+      if (this.settled) return;
+      const c = this.g._core;
+      if (!c) return this.settle(undefined, guardError('ERR_DISPOSED'));
+      this.verdict(c.status(this.id, status, ra, body), res);
+    });
+  }
+
+  onError(err) {
+    if (this.timer) clearTimeout(this.timer), (this.timer = 0);
+    this.inFlight = false;
+    if (this.settled) return;
+    const core = this.g._core;
+    if (!core) return this.settle(undefined, guardError('ERR_DISPOSED'));
+    if (this.signal?.aborted) return this.abort();
+    this.verdict(core.networkError(this.id, this.timedOut), undefined, err);
+  }
+
+  verdict(v, res, err) {
+    const g = this.g;
+    if (v === -1) {
+      this.settle(res);
+    } else if (v === -2) {
+      this.settle(undefined, err);
+    } else if (v >= 0) {
+      // Retry: the core emits a start for this id when the wait (and the queue) allow.
+      if (res && res.body) res.body.cancel().catch(() => {});
+      g._schedule();
+    } else {
+      const code = -10 - v;
+      const e = coreError(g._core, code, err);
+      if (res) e.details.status = res.status;
+      this.settle(undefined, e);
+    }
+    g._drain();
+  }
+
+  fail(e) {
+    this.settle(undefined, e);
+  }
+
+  /** The caller aborted: reject with the signal's reason wherever the request is. */
+  abort() {
+    if (this.settled) return;
+    if (this.timer) clearTimeout(this.timer), (this.timer = 0);
+    const g = this.g;
+    if (g._core) g._core.cancel(this.id, false);
+    this.settle(undefined, this.signal.reason);
+    g._drain();
+  }
+
+  settle(res, err) {
+    if (this.settled) return;
+    this.settled = true;
+    this.g._calls.delete(this.id);
+    if (this.onAbort) this.signal.removeEventListener('abort', this.onAbort);
+    if (err !== undefined || !res) this.reject(err);
+    else this.resolve(res);
+  }
+}
+
+/** One guarded job (`guard.run`). */
+class Job {
+  constructor(guard, id, task, timeoutMs, signal, resolve, reject) {
+    Object.assign(this, { g: guard, id, task, timeoutMs, signal, resolve, reject, settled: false, started: false, timer: 0 });
+    this.ctrl = new AbortController();
+    if (signal) {
+      this.onAbort = () => this.end(false, signal.reason, 'abort');
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  go() {
+    if (this.settled) return;
+    this.started = true;
+    this.timer = setTimeout(() => this.end(false, guardError('ERR_TIMEOUT', TIMEOUT_JOB), 'timeout'), Math.min(this.timeoutMs, MAX_TIMER));
+    let p;
+    try {
+      p = Promise.resolve(this.task(this.ctrl.signal));
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then((v) => this.end(true, v, 'done'), (e) => this.end(false, e, 'done'));
+  }
+
+  /** The core (shed, queue timeout) or dispose ended it: the core already freed the ticket. */
+  fail(e) {
+    this.end(false, e, 'core');
+  }
+
+  /**
+   * Settles once and frees the slot at once: a task that ignores its aborted signal after a
+   * timeout no longer holds a concurrency slot.
+   */
+  end(ok, value, how) {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.onAbort) this.signal.removeEventListener('abort', this.onAbort);
+    const g = this.g;
+    g._calls.delete(this.id);
+    if (!ok) this.ctrl.abort(value);
+    if (how !== 'core' && g._core) {
+      if (how === 'done') g._core.done(this.id, ok);
+      else g._core.cancel(this.id, how === 'timeout');
+    }
+    if (ok) this.resolve(value);
+    else this.reject(value);
+    g._drain();
+  }
+}
 
 export class ResourceGuard {
-  #core;
-  #transport;
-  #disposed = false;
-  #listeners = new Map();
-
   /** @private use `ResourceGuard.create(options)` */
-  constructor(core, transport) {
-    this.#core = core;
-    this.#transport = transport;
+  constructor(core, transport, options) {
+    this._core = core;
+    this._transport = transport ? (i, o) => transport(i, o) : (i, o) => globalThis.fetch(i, o);
+    /** Every live call or job by core ticket id: waiting, running or backing off. */
+    this._calls = new Map();
+    this._out = [];
+    this._listeners = new Map();
+    this._timer = 0;
+    this._timerAt = Infinity;
+    this._categories = new Map();
+    this._cleanups = [[], [], [], []];
+    this._jobsTimeoutMs = options.jobs?.timeoutMs ?? 60000;
+    this._level = 0;
+    this._heap = options.heap || {};
+    this._report = options.report?.endpoint ? options.report.endpoint : null;
+    this._disposers = [];
   }
 
   /**
@@ -60,51 +307,409 @@ export class ResourceGuard {
     if (transport !== undefined && typeof transport !== 'function') {
       throw new ResourceGuardError('ERR_INVALID_OPTION', 'invalid option: fetch must be a function', { path: 'fetch' });
     }
+    const endpoint = rest.report?.endpoint;
+    if (typeof endpoint === 'string' && globalThis.location) {
+      let url;
+      try {
+        url = new URL(endpoint, location.href);
+      } catch {
+        throw new ResourceGuardError('ERR_INVALID_OPTION', 'invalid option: report.endpoint must be a URL', { path: 'report.endpoint' });
+      }
+      if (url.origin !== location.origin && rest.report.allowCrossOrigin !== true) {
+        throw new ResourceGuardError('ERR_INVALID_OPTION', 'invalid option: report.endpoint must be same-origin unless report.allowCrossOrigin is true', { path: 'report.endpoint' });
+      }
+    }
     await load();
     const seed = crypto.getRandomValues(new Uint32Array(2));
+    const out = [];
+    const sink = { push: (kind, id, a, b, s) => { out.push(kind, id, a, b, s); } };
     let core;
     try {
-      core = new GuardCore(optionsJson(rest), seed[0] * 4294967296 + seed[1]);
+      const page = globalThis.location ? location.href : '';
+      core = new GuardCore(optionsJson(rest), seed[0] * 4294967296 + seed[1], sink, page, globalThis.navigator?.userAgent || '');
     } catch (e) {
       throw fromCore(e);
     }
-    return new ResourceGuard(core, transport);
+    const guard = new ResourceGuard(core, transport, rest);
+    guard._out = out;
+    guard._sink = sink;
+    guard._startHeap();
+    guard._startReporter();
+    return guard;
+  }
+
+  // ---- the core's outputs -------------------------------------------------------------------
+
+  /** Acts on what the core emitted during the last call(s), then re-arms the wake timer. */
+  _drain() {
+    const o = this._out;
+    if (o.length) {
+      const items = o.splice(0, o.length);
+      let started = false;
+      for (let i = 0; i < items.length; i += 5) {
+        const kind = items[i], id = items[i + 1];
+        if (kind === 1) {
+          this._calls.get(id)?.go();
+          started = true;
+        } else if (kind === 2) {
+          this._calls.get(id)?.fail(guardError(CODES[items[i + 2]], items[i + 3]));
+        } else {
+          this._event(EVENTS[id], items[i + 4], items[i + 2]);
+        }
+      }
+      // The window rule is measured where fetch is really called: re-stamp this batch's starts.
+      if (started) this._core?.stampStarts();
+    }
+  }
+
+  _event(name, json, num) {
+    if (name === 'heap') this._onLevel(num);
+    const set = this._listeners.get(name);
+    if (!set || !set.size) return;
+    const payload = JSON.parse(json);
+    for (const fn of [...set]) {
+      try {
+        fn(payload);
+      } catch (e) {
+        queueMicrotask(() => { throw e; }); // a listener's bug must not break the guard
+      }
+    }
+  }
+
+  /** Arms the single wake timer for the core's next deadline (`at`: already known). */
+  _schedule(at) {
+    const core = this._core;
+    if (!core) return;
+    if (at === undefined) at = core.nextWake();
+    if (at < 0) return;
+    if (this._timer && this._timerAt <= at) return;
+    if (this._timer) clearTimeout(this._timer);
+    this._timerAt = at;
+    // Absolute deadlines: a background tab whose timers fire late catches up by time, not by
+    // counting ticks, so it neither drifts nor bursts past the limits when it wakes.
+    this._timer = setTimeout(() => this._wake(), Math.min(Math.max(0, at - now()), MAX_TIMER));
+  }
+
+  _wake() {
+    this._timer = 0;
+    this._timerAt = Infinity;
+    const core = this._core;
+    if (!core) return;
+    core.poll();
+    this._sendReports();
+    this._drain();
+    // Asked again after acting: starts and reports may have moved the next deadline.
+    if (this._core) this._schedule();
+  }
+
+  _category(name) {
+    let id = this._categories.get(name);
+    if (id === undefined) {
+      id = this._core.category(String(name));
+      if (id >= 0) this._categories.set(name, id);
+    }
+    return id;
+  }
+
+  // ---- requests -----------------------------------------------------------------------------
+
+  /**
+   * `fetch`, guarded: throttle, queue, retries, breaker. Resolves with the platform's Response
+   * (HTTP errors are responses, as with fetch; after retries give up on a status, the last
+   * response is returned). Rejects with a ResourceGuardError (or the platform's own network
+   * error when the request was not retryable, or `signal.reason` on abort).
+   */
+  fetch(input, init) {
+    const core = this._core;
+    if (!core) return Promise.reject(guardError('ERR_DISPOSED'));
+    let prio = 2, category = 'api', service, timeoutMs, deadlineMs, signal, method = 'GET', hasKey = false;
+    let platformInit = init;
+    if (input instanceof Request) {
+      method = input.method;
+      signal = input.signal;
+    }
+    if (init) {
+      if (init.method) method = String(init.method).toUpperCase();
+      if (init.signal) signal = init.signal;
+      if (init.priority !== undefined || init.category !== undefined || init.service !== undefined || init.timeoutMs !== undefined || init.deadlineMs !== undefined || init.idempotencyKey !== undefined || init.fallback !== undefined) {
+        platformInit = { ...init };
+        delete platformInit.category; delete platformInit.service; delete platformInit.timeoutMs;
+        delete platformInit.deadlineMs; delete platformInit.idempotencyKey; delete platformInit.fallback;
+        if (init.priority !== undefined) {
+          prio = PRIORITY[init.priority];
+          if (prio === undefined) return Promise.reject(new ResourceGuardError('ERR_INVALID_OPTION', "invalid option: init.priority must be 'system', 'high', 'normal' or 'low'", { path: 'init.priority' }));
+          platformInit.priority = FETCH_PRIORITY[prio];
+        }
+        if (init.category !== undefined) category = init.category;
+        service = init.service;
+        timeoutMs = init.timeoutMs;
+        deadlineMs = init.deadlineMs;
+        for (const [k, v] of [['timeoutMs', timeoutMs], ['deadlineMs', deadlineMs]]) {
+          if (v !== undefined && !(typeof v === 'number' && v > 0 && v <= MAX_TIMER)) {
+            return Promise.reject(new ResourceGuardError('ERR_INVALID_OPTION', `invalid option: init.${k} must be a number from 1 to ${MAX_TIMER}`, { path: `init.${k}` }));
+          }
+        }
+        const key = init.idempotencyKey;
+        if (key !== undefined && key !== false) {
+          const headers = new Headers(init.headers);
+          headers.set('Idempotency-Key', key === true ? crypto.randomUUID() : String(key));
+          platformInit.headers = headers;
+          hasKey = true;
+        }
+      }
+      if (!hasKey && (method === 'POST' || method === 'PATCH') && init.headers) {
+        hasKey = new Headers(init.headers).has('idempotency-key');
+      }
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const cat = this._category(category);
+    if (cat < 0) return Promise.reject(new ResourceGuardError('ERR_INVALID_OPTION', `invalid option: init.category '${category}' is not a configured category`, { path: 'init.category' }));
+    if (service === undefined) service = originOf(input);
+    const r = core.submit(cat, prio, String(service), method, hasKey, deadlineMs ?? NaN, NaN);
+    if (r < 0) {
+      const e = coreError(core, -r);
+      this._drain();
+      return Promise.reject(e);
+    }
+    const id = (r - (r % 2)) / 2;
+    const deadlineAt = deadlineMs === undefined ? undefined : now() + deadlineMs;
+    return new Promise((resolve, reject) => {
+      const call = new Call(this, id, input, platformInit, timeoutMs, deadlineAt, signal, resolve, reject);
+      this._calls.set(id, call);
+      if (r % 2 === 1) {
+        call.go();
+        if (this._out.length) this._drain();
+      } else {
+        this._drain();
+        this._schedule();
+      }
+    });
   }
 
   /**
-   * `fetch`, guarded.
-   * @param {RequestInfo | URL} input
-   * @param {RequestInit & { priority?: string, category?: string }} [init]
+   * Runs heavy client work under the same queue, priorities, concurrency caps and timeouts.
+   * The task gets an AbortSignal that fires on timeout, on the caller's abort and on dispose.
    */
-  fetch(input, init) {
-    if (this.#disposed) return Promise.reject(guardError('ERR_DISPOSED'));
-    let platformInit = init;
-    if (init) {
-      platformInit = { ...init };
-      for (const k of GUARD_KEYS) delete platformInit[k];
-      if (init.priority !== undefined) platformInit.priority = FETCH_PRIORITY[init.priority] || 'auto';
+  run(task, opts = {}) {
+    const core = this._core;
+    if (!core) return Promise.reject(guardError('ERR_DISPOSED'));
+    if (typeof task !== 'function') return Promise.reject(new ResourceGuardError('ERR_INVALID_OPTION', 'invalid option: task must be a function', { path: 'task' }));
+    const prio = opts.priority === undefined ? 2 : PRIORITY[opts.priority];
+    if (prio === undefined) return Promise.reject(new ResourceGuardError('ERR_INVALID_OPTION', "invalid option: opts.priority must be 'system', 'high', 'normal' or 'low'", { path: 'opts.priority' }));
+    const timeoutMs = opts.timeoutMs ?? this._jobsTimeoutMs;
+    if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_TIMER)) {
+      return Promise.reject(new ResourceGuardError('ERR_INVALID_OPTION', `invalid option: opts.timeoutMs must be a number from 1 to ${MAX_TIMER}`, { path: 'opts.timeoutMs' }));
     }
-    const f = this.#transport || globalThis.fetch;
-    return f(input, platformInit);
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const category = opts.category ?? 'jobs';
+    const cat = this._category(category);
+    if (cat < 0) return Promise.reject(new ResourceGuardError('ERR_INVALID_OPTION', `invalid option: opts.category '${category}' is not a configured category`, { path: 'opts.category' }));
+    const r = core.submit(cat, prio, '', '', false, NaN, NaN);
+    if (r < 0) {
+      const e = coreError(core, -r);
+      this._drain();
+      return Promise.reject(e);
+    }
+    const id = (r - (r % 2)) / 2;
+    return new Promise((resolve, reject) => {
+      const job = new Job(this, id, task, timeoutMs, signal, resolve, reject);
+      this._calls.set(id, job);
+      if (r % 2 === 1) job.go();
+      this._drain();
+      if (r % 2 === 0) this._schedule();
+    });
   }
 
-  /** A plain-object view of the guard's state. */
+  // ---- visibility ---------------------------------------------------------------------------
+
+  /** A plain-object view of queues, limits, breakers, heap and reports. */
   snapshot() {
-    return JSON.parse(this.#core.snapshot());
+    if (!this._core) return { disposed: true };
+    return JSON.parse(this._core.snapshot());
   }
 
   /** Subscribes to an event; returns the unsubscribe function. */
   on(event, listener) {
-    let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
+    let set = this._listeners.get(event);
+    if (!set) this._listeners.set(event, (set = new Set()));
     set.add(listener);
-    return () => set.delete(listener);
+    this._verbose();
+    return () => {
+      set.delete(listener);
+      this._verbose();
+    };
   }
 
-  /** Stops timers, observers and uploads; idempotent. */
+  _verbose() {
+    const any = ['throttle', 'retry', 'giveUp'].some((n) => this._listeners.get(n)?.size);
+    this._core?.setVerbose(any);
+  }
+
+  _emit(name, payload) {
+    const set = this._listeners.get(name);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try { fn(payload); } catch (e) { queueMicrotask(() => { throw e; }); }
+    }
+  }
+
+  // ---- heap guard ---------------------------------------------------------------------------
+
+  /**
+   * Registers a cleanup run each time `level` is entered (default 'critical'); errors are caught
+   * and emitted as 'cleanupError'. Returns the unregister function.
+   */
+  onCleanup(fn, { level = 'critical' } = {}) {
+    const i = LEVELS.indexOf(level);
+    if (i < 1 || typeof fn !== 'function') throw new ResourceGuardError('ERR_INVALID_OPTION', "invalid option: onCleanup needs a function and level 'warning', 'critical' or 'limit'", { path: 'level' });
+    this._cleanups[i].push(fn);
+    return () => {
+      const k = this._cleanups[i].indexOf(fn);
+      if (k >= 0) this._cleanups[i].splice(k, 1);
+    };
+  }
+
+  _onLevel(level) {
+    const prev = this._level;
+    this._level = level;
+    // Entering a level runs its cleanups once, and those of every level passed on the way up.
+    for (let l = prev + 1; l <= level; l++) {
+      for (const fn of [...this._cleanups[l]]) {
+        try {
+          const r = fn({ level: LEVELS[l] });
+          if (r && typeof r.then === 'function') r.then(undefined, (error) => this._emit('cleanupError', { level: LEVELS[l], error }));
+        } catch (error) {
+          this._emit('cleanupError', { level: LEVELS[l], error });
+        }
+      }
+    }
+  }
+
+  /** Samples memory now (never waits for a garbage collection). */
+  async sampleHeap() {
+    if (!this._core) throw guardError('ERR_DISPOSED');
+    const pm = performance.memory;
+    if (globalThis.crossOriginIsolated && typeof performance.measureUserAgentSpecificMemory === 'function' && !this._uasInFlight) {
+      // Resolves at a later garbage collection: record it when it arrives, never block on it.
+      this._uasInFlight = true;
+      performance.measureUserAgentSpecificMemory().then(
+        (m) => { this._uasInFlight = false; if (this._core) { this._core.heapSample(m.bytes, 1); this._drain(); } },
+        () => { this._uasInFlight = false; },
+      );
+    }
+    let text;
+    if (pm && typeof pm.usedJSHeapSize === 'number') text = this._core.heapSample(pm.usedJSHeapSize, 2);
+    else text = this._core.heapSample(0, 0);
+    this._drain();
+    const r = JSON.parse(text);
+    r.sampledAt = performance.timeOrigin + r.sampledAt;
+    r.ageMs = Math.max(0, Date.now() - r.sampledAt);
+    return r;
+  }
+
+  _startHeap() {
+    const tick = () => {
+      if (!this._core) return;
+      this.sampleHeap().catch(() => {});
+      const delay = this._core.heapDelay(Math.random());
+      this._heapTimer = setTimeout(tick, Math.min(delay, MAX_TIMER));
+    };
+    this._heapTimer = setTimeout(tick, 0);
+    if (typeof PerformanceObserver === 'function' && PerformanceObserver.supportedEntryTypes?.includes('longtask')) {
+      const obs = new PerformanceObserver((list) => {
+        if (!this._core) return;
+        for (const e of list.getEntries()) this._core.longTask(e.duration);
+      });
+      obs.observe({ type: 'longtask' });
+      this._disposers.push(() => obs.disconnect());
+    }
+  }
+
+  // ---- breach reporter ----------------------------------------------------------------------
+
+  _startReporter() {
+    if (!this._report) return;
+    const KEY = 'resource-guard:reports';
+    try {
+      const kept = globalThis.localStorage?.getItem(KEY);
+      if (kept) {
+        localStorage.removeItem(KEY);
+        this._core.reportRestore(kept);
+      }
+    } catch {}
+    const hide = () => {
+      if (!this._core) return;
+      // Flush within the keepalive quota (the core sizes the batches); keep the rest for the
+      // next page load.
+      for (const b of this._core.reportFlushAll()) {
+        const i = b.indexOf('\n');
+        const id = Number(b.slice(0, i)), json = b.slice(i + 1);
+        let ok = false;
+        try {
+          ok = navigator.sendBeacon?.(this._report, new Blob([json], { type: 'application/reports+json' })) === true;
+        } catch {}
+        if (!ok) {
+          try {
+            this._transport(this._report, { method: 'POST', body: json, keepalive: true, headers: { 'Content-Type': 'application/reports+json' } }).catch(() => {});
+            ok = true;
+          } catch {}
+        }
+        this._core.reportResult(id, ok, -1);
+      }
+      try {
+        const rest = this._core.reportDrain();
+        if (rest && rest !== '[]') localStorage.setItem(KEY, rest);
+      } catch {}
+    };
+    const onVis = () => { if (document.visibilityState === 'hidden') hide(); };
+    if (globalThis.document) {
+      document.addEventListener('visibilitychange', onVis);
+      globalThis.addEventListener('pagehide', hide);
+      this._disposers.push(() => {
+        document.removeEventListener('visibilitychange', onVis);
+        globalThis.removeEventListener('pagehide', hide);
+      });
+    }
+    this._flushReports = hide;
+    this._schedule();
+  }
+
+  _sendReports() {
+    if (!this._report || !this._core) return;
+    let b;
+    while ((b = this._core.reportPoll()) !== undefined) {
+      const i = b.indexOf('\n');
+      const id = Number(b.slice(0, i)), json = b.slice(i + 1);
+      // Reports use the raw transport: they never spend the user's throttle budget.
+      Promise.resolve()
+        .then(() => this._transport(this._report, { method: 'POST', body: json, keepalive: json.length < 60000, headers: { 'Content-Type': 'application/reports+json' } }))
+        .then(
+          (res) => {
+            if (!this._core) return;
+            this._core.reportResult(id, res.ok, res.ok ? -1 : retryAfterMs(res));
+            if (res.ok) this._emit('report', { count: JSON.parse(json).length, bytes: json.length });
+            this._drain();
+          },
+          () => { if (this._core) { this._core.reportResult(id, false, -1); this._drain(); } },
+        );
+    }
+  }
+
+  /** Stops timers, observers and uploads and rejects pending work with ERR_DISPOSED; idempotent. */
   dispose() {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    this.#core.free();
+    const core = this._core;
+    if (!core) return;
+    this._flushReports?.();
+    this._core = null;
+    clearTimeout(this._timer);
+    clearTimeout(this._heapTimer);
+    for (const d of this._disposers) d();
+    core.dispose();
+    core.free();
+    // Waiting, running and backing-off work all reject; running jobs see their signal abort.
+    const err = guardError('ERR_DISPOSED');
+    for (const c of [...this._calls.values()]) c.fail(err);
+    this._calls.clear();
   }
 }

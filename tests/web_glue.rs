@@ -2,10 +2,11 @@
 //! the wasm surface turns bad options into typed error strings instead of panicking.
 #![cfg(target_arch = "wasm32")]
 
-use resource_guard::api::JsGuardCore;
+use resource_guard::api::{JsGuardCore, Sink};
 use resource_guard::core::time::Clock;
 use resource_guard::web::clock::{wall_ms, PerformanceClock};
 use resource_guard::web::heap::wasm_memory_bytes;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -42,10 +43,35 @@ fn wasm_memory_is_measured_in_whole_pages() {
     drop(big);
 }
 
+/// A sink that records what the core emits, as the JS driver does.
+fn sink() -> (Sink, js_sys::Array) {
+    let obj = make_sink();
+    let log: js_sys::Array = js_sys::Reflect::get(&obj, &"log".into())
+        .unwrap()
+        .unchecked_into();
+    (obj.unchecked_into::<Sink>(), log)
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(
+    inline_js = "export function make_sink() { const log = []; return { log, push(k, id, a, b, s) { log.push([k, id, a, b, s]); } }; }"
+)]
+extern "C" {
+    fn make_sink() -> wasm_bindgen::JsValue;
+}
+
+fn core(json: &str) -> Result<JsGuardCore, wasm_bindgen::JsValue> {
+    JsGuardCore::new(
+        json,
+        7.0,
+        sink().0,
+        "https://app.example/page?secret=1",
+        "test-agent",
+    )
+}
+
 #[wasm_bindgen_test]
 fn bad_options_are_typed_errors_not_panics() {
-    let err =
-        JsGuardCore::new(r#"{"retry":{"baseDelayMs":500,"maxDelayMs":100}}"#, 1.0).unwrap_err();
+    let err = core(r#"{"retry":{"baseDelayMs":500,"maxDelayMs":100}}"#).unwrap_err();
     let s = err.as_string().expect("error crosses as a string");
     let mut parts = s.split('\n');
     assert_eq!(parts.next(), Some("ERR_INVALID_OPTION"));
@@ -61,8 +87,83 @@ fn bad_options_are_typed_errors_not_panics() {
         "\"\\ud800\"",
         "1e400",
     ] {
-        let _ = JsGuardCore::new(hostile, 1.0);
+        let _ = core(hostile);
     }
-    let ok = JsGuardCore::new("{}", 1.0).expect("defaults are valid");
+    let ok = core("{}").expect("defaults are valid");
     assert!(ok.snapshot().contains("\"api\""));
+}
+
+#[wasm_bindgen_test]
+fn a_queued_request_starts_through_the_sink_after_poll() {
+    let (sink, log) = sink();
+    let mut c = JsGuardCore::new(
+        r#"{"rateLimit":{"requests":1,"perMs":30}}"#,
+        7.0,
+        sink,
+        "",
+        "",
+    )
+    .unwrap();
+    let api = c.category("api") as u32;
+    let first = c.submit(
+        api,
+        2,
+        "https://a.example",
+        "GET",
+        false,
+        f64::NAN,
+        f64::NAN,
+    );
+    assert_eq!(first % 2.0, 1.0, "the first request starts at once");
+    let second = c.submit(
+        api,
+        2,
+        "https://a.example",
+        "GET",
+        false,
+        f64::NAN,
+        f64::NAN,
+    );
+    assert_eq!(second % 2.0, 0.0, "the second waits for the window");
+    assert_eq!(c.status((first / 2.0) as u32, 200, None, None), -1.0);
+    let wake = c.poll();
+    assert!(wake > 0.0, "a wake-up is scheduled");
+    // Busy-wait past the window with the real clock (30 ms), then poll: the sink gets a start.
+    let t0 = js_sys::Date::now();
+    while js_sys::Date::now() - t0 < 40.0 {}
+    c.poll();
+    let starts: Vec<_> = log
+        .iter()
+        .filter(|e| js_sys::Array::from(e).get(0).as_f64() == Some(1.0))
+        .collect();
+    assert_eq!(starts.len(), 1);
+    assert_eq!(
+        js_sys::Array::from(&starts[0]).get(1).as_f64(),
+        Some((second / 2.0).floor())
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_retry_after_header_is_read_from_the_wire_string() {
+    let mut c = core("{}").unwrap();
+    let api = c.category("api") as u32;
+    let r = c.submit(
+        api,
+        2,
+        "https://a.example",
+        "GET",
+        false,
+        f64::NAN,
+        f64::NAN,
+    );
+    let id = (r / 2.0) as u32;
+    // An HTTP-date 3 s ahead of the browser's own wall clock.
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
+        js_sys::Date::now() + 3_000.0 + 999.0,
+    ));
+    let header: String = date.to_utc_string().into();
+    let delay = c.status(id, 503, Some(header), None);
+    assert!((2_000.0..=4_000.0).contains(&delay), "delay {delay}");
+    let snap = c.snapshot();
+    assert!(snap.contains("\"blockedForMs\":"), "{snap}");
 }

@@ -1,17 +1,26 @@
 //! The `#[wasm_bindgen]` surface. The user-facing `ResourceGuard` class lives in the JS driver
 //! (`pkg-template/index.js`); it owns one [`JsGuardCore`] and calls it with numbers and short
-//! strings, so the hot path never serialises.
+//! strings, so the hot path never serialises. Outputs (starts, failures, events) go to a JS sink
+//! object the driver passes in; the driver acts on them after the call returns (never re-entering
+//! the core from inside a call, which wasm-bindgen would refuse).
 
 use crate::core::config::GuardConfig;
+use crate::core::engine::{Engine, Output, Priority, Submit, ThrottleReason, Verdict};
 use crate::core::error::GuardError;
+use crate::core::heap::{HeapSample, HeapSource};
 use crate::core::json::JsonWriter;
-use crate::core::time::Clock;
-use crate::web::clock::PerformanceClock;
+use crate::core::report::Reporter;
+use crate::core::retry::{
+    parse_error_body, parse_ratelimit, parse_x_ratelimit, DelaySource, GiveUp,
+};
+use crate::core::rng::SplitMix64;
+use crate::core::time::{Clock, Millis};
+use crate::web::clock::{wall_ms, PerformanceClock};
 use crate::web::heap::wasm_memory_bytes;
 use wasm_bindgen::prelude::*;
 
-/// Errors cross the boundary as `"<CODE>\n<message>\n<detail>[\n<option path>]"`; the driver turns them into
-/// `ResourceGuardError`s (one factory, in JS, keeps `core::fmt` out of the binary).
+/// Errors cross the boundary as `"<CODE>\n<message>\n<detail>[\n<option path>]"`; the driver
+/// turns them into `ResourceGuardError`s (one factory, in JS, keeps `core::fmt` out of the binary).
 pub(crate) fn to_js(e: &GuardError) -> JsValue {
     let mut s = String::from(e.code().as_str());
     s.push('\n');
@@ -27,69 +36,533 @@ pub(crate) fn to_js(e: &GuardError) -> JsValue {
     JsValue::from_str(&s)
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// The driver's output sink: `push(kind, id, a, b, text)`.
+    pub type Sink;
+    #[wasm_bindgen(method)]
+    fn push(this: &Sink, kind: u32, id: u32, a: f64, b: f64, text: &str);
+}
+
+/// Output kinds sent to the sink.
+const OUT_START: u32 = 1;
+const OUT_FAIL: u32 = 2;
+const OUT_EVENT: u32 = 3;
+/// Event ids (the driver maps them to names).
+const EV_THROTTLE: u32 = 0;
+const EV_RETRY: u32 = 1;
+const EV_GIVE_UP: u32 = 2;
+const EV_BREAKER: u32 = 3;
+const EV_SHED: u32 = 4;
+const EV_HEAP: u32 = 5;
+
+/// Verdict encoding returned by `status` / `networkError`.
+const V_DELIVER: f64 = -1.0;
+const V_RETHROW: f64 = -2.0;
+const V_FAIL_BASE: f64 = -10.0;
+
 /// The guard's policy engine, driven by the JS driver.
 #[wasm_bindgen(js_name = GuardCore)]
 #[derive(Debug)]
 pub struct JsGuardCore {
-    config: GuardConfig,
+    engine: Engine<SplitMix64>,
     clock: PerformanceClock,
-    created_at: u64,
+    sink: Sink,
+    last_error: Option<GuardError>,
+}
+
+impl core::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Sink")
+    }
+}
+
+fn throttle_name(r: ThrottleReason) -> &'static str {
+    [
+        "window",
+        "burst",
+        "serverHint",
+        "paced",
+        "concurrency",
+        "degraded",
+        "queue",
+    ][r as usize]
+}
+
+fn give_up_name(g: &GiveUp) -> &'static str {
+    match g {
+        GiveUp::NotRetryable => "notRetryable",
+        GiveUp::MethodNotSafe => "methodNotSafe",
+        GiveUp::ServerSaysNo => "serverSaysNo",
+        GiveUp::RetriesExhausted => "retriesExhausted",
+        GiveUp::BudgetExhausted => "budgetExhausted",
+        GiveUp::HintTooLong { .. } => "hintTooLong",
+        GiveUp::PastDeadline => "pastDeadline",
+    }
+}
+
+impl JsGuardCore {
+    fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    fn category_name(&self, id: u16) -> &str {
+        self.engine
+            .config()
+            .categories
+            .get(id as usize)
+            .map_or("", |c| c.name.as_str())
+    }
+
+    /// Forwards the engine's outputs to the sink.
+    fn flush(&mut self) {
+        if !self.engine.has_outputs() {
+            return;
+        }
+        for o in self.engine.take_outputs() {
+            match o {
+                Output::Start { id } => self.sink.push(OUT_START, id, 0.0, 0.0, ""),
+                Output::Fail { id, error } => {
+                    self.sink.push(
+                        OUT_FAIL,
+                        id,
+                        f64::from(error.code().as_u8()),
+                        error.detail(),
+                        "",
+                    );
+                }
+                Output::Throttle {
+                    category,
+                    reason,
+                    wait_ms,
+                } => {
+                    let mut w = JsonWriter::new();
+                    w.raw("{")
+                        .key("category")
+                        .str(self.category_name(category))
+                        .key("reason")
+                        .str(throttle_name(reason));
+                    w.key("waitMs").u64(wait_ms).raw("}");
+                    self.sink.push(OUT_EVENT, EV_THROTTLE, 0.0, 0.0, &w.out);
+                }
+                Output::Retry {
+                    id,
+                    attempt,
+                    delay_ms,
+                    source,
+                    status,
+                } => {
+                    let mut w = JsonWriter::new();
+                    w.raw("{")
+                        .key("attempt")
+                        .u64(u64::from(attempt))
+                        .key("delayMs")
+                        .u64(delay_ms)
+                        .key("source")
+                        .str(match source {
+                            DelaySource::Backoff => "backoff",
+                            DelaySource::RetryAfter => "retryAfter",
+                            DelaySource::BodyHint => "body",
+                        });
+                    w.key("status").u64(u64::from(status)).raw("}");
+                    self.sink
+                        .push(OUT_EVENT, EV_RETRY, f64::from(id), 0.0, &w.out);
+                }
+                Output::GiveUp {
+                    id,
+                    reason,
+                    attempts,
+                    status,
+                } => {
+                    let mut w = JsonWriter::new();
+                    w.raw("{")
+                        .key("reason")
+                        .str(give_up_name(&reason))
+                        .key("attempts")
+                        .u64(u64::from(attempts));
+                    w.key("status").u64(u64::from(status)).raw("}");
+                    self.sink
+                        .push(OUT_EVENT, EV_GIVE_UP, f64::from(id), 0.0, &w.out);
+                }
+                Output::Breaker {
+                    service,
+                    from,
+                    to,
+                    retry_in_ms,
+                } => {
+                    let name = |s| match s {
+                        crate::core::breaker::BreakerState::Closed => "closed",
+                        crate::core::breaker::BreakerState::Open => "open",
+                        crate::core::breaker::BreakerState::HalfOpen => "halfOpen",
+                    };
+                    let mut w = JsonWriter::new();
+                    w.raw("{")
+                        .key("service")
+                        .str(&service)
+                        .key("from")
+                        .str(name(from))
+                        .key("to")
+                        .str(name(to));
+                    w.key("retryInMs").u64(retry_in_ms).raw("}");
+                    self.sink.push(OUT_EVENT, EV_BREAKER, 0.0, 0.0, &w.out);
+                }
+                Output::Shed {
+                    category,
+                    priority,
+                    reason,
+                } => {
+                    let mut w = JsonWriter::new();
+                    w.raw("{").key("category").str(self.category_name(category));
+                    w.key("priority")
+                        .str(["system", "high", "normal", "low"][priority as usize]);
+                    w.key("reason")
+                        .str(if reason as u8 == 1 {
+                            "heapLimit"
+                        } else {
+                            "queueFull"
+                        })
+                        .raw("}");
+                    self.sink.push(OUT_EVENT, EV_SHED, 0.0, 0.0, &w.out);
+                }
+                Output::Heap(ch) => {
+                    let mut w = JsonWriter::new();
+                    w.raw("{")
+                        .key("level")
+                        .str(ch.to.as_str())
+                        .key("previous")
+                        .str(ch.from.as_str());
+                    w.key("usedBytes").u64(ch.used_bytes).raw("}");
+                    self.sink
+                        .push(OUT_EVENT, EV_HEAP, f64::from(ch.to as u8), 0.0, &w.out);
+                }
+            }
+        }
+    }
+
+    fn verdict(&mut self, v: Verdict) -> f64 {
+        self.flush();
+        match v {
+            Verdict::Deliver => V_DELIVER,
+            Verdict::Rethrow => V_RETHROW,
+            Verdict::Retry { delay_ms } => delay_ms as f64,
+            Verdict::Fail(e) => {
+                let code = f64::from(e.code().as_u8());
+                self.last_error = Some(e);
+                V_FAIL_BASE - code
+            }
+        }
+    }
+}
+
+fn opt_ms(v: f64) -> Option<u64> {
+    (v.is_finite() && v >= 0.0).then(|| Millis::from_f64(v).0)
 }
 
 #[wasm_bindgen(js_class = GuardCore)]
 impl JsGuardCore {
     /// Validates `options_json` (the driver's `JSON.stringify(options)`) and builds the engine.
+    /// `page_url` and `user_agent` feed the breach reporter.
     #[wasm_bindgen(constructor)]
-    pub fn new(options_json: &str, _seed: f64) -> Result<JsGuardCore, JsValue> {
+    pub fn new(
+        options_json: &str,
+        seed: f64,
+        sink: Sink,
+        page_url: &str,
+        user_agent: &str,
+    ) -> Result<JsGuardCore, JsValue> {
         #[cfg(feature = "debug-panic")]
         console_error_panic_hook::set_once();
         let config = GuardConfig::from_json(options_json).map_err(|e| to_js(&e))?;
-        let clock = PerformanceClock;
+        let report = config.report.clone();
+        let mut engine = Engine::new(config, SplitMix64::new(seed as u64));
+        if let Some(r) = report {
+            engine.set_reporter(Reporter::new(
+                r.max_per_minute,
+                r.flush_interval_ms,
+                crate::core::defaults::REPORT_MAX_BATCH_BYTES,
+                page_url.to_owned(),
+                user_agent.to_owned(),
+                r.keep_url_query,
+            ));
+        }
         Ok(JsGuardCore {
-            config,
-            clock,
-            created_at: clock.now().0,
+            engine,
+            clock: PerformanceClock,
+            sink,
+            last_error: None,
         })
     }
 
-    /// Whether `name` is a configured category.
-    #[wasm_bindgen(js_name = hasCategory)]
-    pub fn has_category(&self, name: &str) -> bool {
-        self.config.category(name).is_some()
+    /// The id of a configured category, or -1.
+    pub fn category(&self, name: &str) -> i32 {
+        self.engine.category_id(name).map_or(-1, i32::from)
+    }
+
+    /// Emit throttle/retry/giveUp events (only while someone listens).
+    #[wasm_bindgen(js_name = setVerbose)]
+    pub fn set_verbose(&mut self, on: bool) {
+        self.engine.verbose = on;
+    }
+
+    /// Admits a request or job. Returns `id * 2 + 1` when it may start now, `id * 2` when it
+    /// waits (a start output follows), or `-code` on refusal (`lastError` has the rest).
+    pub fn submit(
+        &mut self,
+        category: u32,
+        priority: u32,
+        service: &str,
+        method: &str,
+        has_key: bool,
+        deadline_ms: f64,
+        queue_timeout_ms: f64,
+    ) -> f64 {
+        let now = self.now();
+        let req = Submit {
+            category: category.min(u32::from(u16::MAX)) as u16,
+            priority: Priority::from_u8(priority.min(255) as u8),
+            service,
+            method,
+            has_idempotency_key: has_key,
+            deadline_ms: opt_ms(deadline_ms),
+            queue_timeout_ms: opt_ms(queue_timeout_ms),
+        };
+        let r = self.engine.submit(now, &req);
+        self.flush();
+        match r {
+            Ok(a) => f64::from(a.id) * 2.0 + if a.started { 1.0 } else { 0.0 },
+            Err(e) => {
+                let code = f64::from(e.code().as_u8());
+                self.last_error = Some(e);
+                -code
+            }
+        }
+    }
+
+    /// The last refusal or failure as `"CODE\nmessage\ndetail"`.
+    #[wasm_bindgen(js_name = lastError)]
+    pub fn last_error(&self) -> String {
+        self.last_error
+            .as_ref()
+            .map_or_else(String::new, |e| to_js(e).as_string().unwrap_or_default())
+    }
+
+    /// An attempt answered with `status`. Returns -1 deliver, -2 rethrow, -10-code fail, or the
+    /// retry delay in ms (a start output follows when the retry may go).
+    pub fn status(
+        &mut self,
+        id: u32,
+        status: u32,
+        retry_after: Option<String>,
+        body: Option<String>,
+    ) -> f64 {
+        let now = self.now();
+        let hint = body.as_deref().map(parse_error_body);
+        let v = self.engine.on_status(
+            now,
+            wall_ms(),
+            id,
+            status.min(999) as u16,
+            retry_after.as_deref(),
+            hint.as_ref(),
+        );
+        self.verdict(v)
+    }
+
+    /// The server's pacing headers for the category of `id` (any may be absent).
+    pub fn pacing(
+        &mut self,
+        id: u32,
+        ratelimit: Option<String>,
+        x_remaining: Option<String>,
+        x_reset: Option<String>,
+    ) {
+        let now = self.now();
+        let hint = ratelimit.as_deref().and_then(parse_ratelimit).or_else(|| {
+            x_remaining
+                .as_deref()
+                .and_then(|r| parse_x_ratelimit(r, x_reset.as_deref(), wall_ms()))
+        });
+        if let Some(h) = hint {
+            self.engine.on_pacing(now, id, h.remaining, h.reset_ms);
+        }
+        self.flush();
+    }
+
+    /// An attempt failed without a response (`timeout`: its timeoutMs fired). Same encoding as
+    /// `status`.
+    #[wasm_bindgen(js_name = networkError)]
+    pub fn network_error(&mut self, id: u32, timeout: bool) -> f64 {
+        let now = self.now();
+        let v = self.engine.on_network_error(now, wall_ms(), id, timeout);
+        self.verdict(v)
+    }
+
+    /// A job ended (or an attempt the core need not judge); frees its slot.
+    pub fn done(&mut self, id: u32, ok: bool) {
+        let now = self.now();
+        self.engine.done(now, id, ok);
+        self.flush();
+    }
+
+    /// Aborted by the caller, or timed out (`timed_out`); frees the ticket wherever it is.
+    pub fn cancel(&mut self, id: u32, timed_out: bool) {
+        let now = self.now();
+        self.engine.cancel(now, id, timed_out);
+        self.flush();
+    }
+
+    /// Fires due timers and starts what may start; returns the next wake-up as an absolute
+    /// `performance.now()` time, or -1 when nothing is scheduled.
+    pub fn poll(&mut self) -> f64 {
+        let now = self.now();
+        self.engine.poll(now);
+        self.flush();
+        self.engine.next_wake(now).map_or(-1.0, |w| w.0 as f64)
+    }
+
+    /// The driver has called fetch for every start it was given (see `Engine::stamp_starts`).
+    #[wasm_bindgen(js_name = stampStarts)]
+    pub fn stamp_starts(&mut self) {
+        let now = self.now();
+        self.engine.stamp_starts(now);
+    }
+
+    /// The next wake-up without polling (-1: none).
+    #[wasm_bindgen(js_name = nextWake)]
+    pub fn next_wake(&self) -> f64 {
+        self.engine
+            .next_wake(self.now())
+            .map_or(-1.0, |w| w.0 as f64)
+    }
+
+    /// Records a heap sample (`source`: 1 measureUserAgentSpecificMemory, 2 performance.memory,
+    /// 3 wasm memory, 0 unsupported) and returns the reading as JSON.
+    #[wasm_bindgen(js_name = heapSample)]
+    pub fn heap_sample(&mut self, used_bytes: f64, source: u32) -> String {
+        let now = self.now();
+        let src = HeapSource::from_u8(source.min(255) as u8);
+        let used = if src == HeapSource::WasmMemory {
+            wasm_memory_bytes()
+        } else {
+            Millis::from_f64(used_bytes).0
+        };
+        let r = self.engine.record_heap(HeapSample {
+            used_bytes: used,
+            source: src,
+            at: now,
+        });
+        self.flush();
+        let mut w = JsonWriter::new();
+        w.raw("{")
+            .key("usedBytes")
+            .u64(r.used_bytes)
+            .key("source")
+            .str(r.source.as_str())
+            .key("precise")
+            .bool(r.precise);
+        w.key("quantized")
+            .bool(r.quantized)
+            .key("stale")
+            .bool(r.stale);
+        w.key("sampledAt")
+            .u64(r.sampled_at.0)
+            .key("level")
+            .str(r.level.as_str());
+        w.key("wasmBytes").u64(wasm_memory_bytes()).raw("}");
+        w.out
+    }
+
+    /// Next heap sample delay in ms (`u` uniform in [0,1) for the Poisson option).
+    #[wasm_bindgen(js_name = heapDelay)]
+    pub fn heap_delay(&mut self, u: f64) -> f64 {
+        self.engine.heap().next_sample_delay_ms(u) as f64
+    }
+
+    /// Records a long task of `duration_ms`; true when it completes a breach.
+    #[wasm_bindgen(js_name = longTask)]
+    pub fn long_task(&mut self, duration_ms: f64) -> bool {
+        let now = self.now();
+        self.engine
+            .record_long_task(now, Millis::from_f64(duration_ms).0)
+    }
+
+    /// A report batch due now as `"<id>\n<json>"`, or undefined.
+    #[wasm_bindgen(js_name = reportPoll)]
+    pub fn report_poll(&mut self) -> Option<String> {
+        let now = self.now();
+        self.engine
+            .poll_reports(now)
+            .map(|b| batch_text(b.id, &b.json))
+    }
+
+    /// Every pending report, ignoring the flush interval (page hide), within the keepalive quota.
+    #[wasm_bindgen(js_name = reportFlushAll)]
+    pub fn report_flush_all(&mut self) -> Vec<String> {
+        let now = self.now();
+        match self.engine.reporter() {
+            Some(r) => r
+                .flush_all(now)
+                .into_iter()
+                .map(|b| batch_text(b.id, &b.json))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The outcome of sending report batch `id` (`retry_after_ms` < 0: none).
+    #[wasm_bindgen(js_name = reportResult)]
+    pub fn report_result(&mut self, id: u32, ok: bool, retry_after_ms: f64) {
+        let now = self.now();
+        if let Some(r) = self.engine.reporter() {
+            if ok {
+                r.on_sent(id, now);
+            } else {
+                r.on_failed(id, now, opt_ms(retry_after_ms));
+            }
+        }
+    }
+
+    /// Pending reports as JSON (to keep across a page unload), removing them.
+    #[wasm_bindgen(js_name = reportDrain)]
+    pub fn report_drain(&mut self) -> String {
+        let now = self.now();
+        self.engine
+            .reporter()
+            .map_or_else(String::new, |r| r.drain_pending_json(now))
+    }
+
+    /// Restores reports kept by an earlier page (hostile input: validated, bounded).
+    #[wasm_bindgen(js_name = reportRestore)]
+    pub fn report_restore(&mut self, text: &str) {
+        let now = self.now();
+        if let Some(r) = self.engine.reporter() {
+            r.restore_pending_json(text, now);
+        }
     }
 
     /// A JSON snapshot of the guard's state.
     pub fn snapshot(&self) -> String {
-        let now = self.clock.now();
+        let now = self.now();
+        let mut s = self.engine.snapshot_json(now);
+        // Splice in what only the browser side knows.
+        s.pop();
         let mut w = JsonWriter::new();
-        w.raw("{")
-            .key("uptimeMs")
-            .u64(now.since(crate::core::time::Millis(self.created_at)));
-        w.key("wasmMemoryBytes").u64(wasm_memory_bytes());
-        w.key("categories").raw("{");
-        for c in &self.config.categories {
-            w.key(&c.name).raw("{");
-            match c.rate {
-                Some(r) => {
-                    w.key("limit")
-                        .raw("{")
-                        .key("requests")
-                        .u64(u64::from(r.requests))
-                        .key("perMs")
-                        .u64(r.per_ms);
-                    w.key("burst").u64(u64::from(r.burst)).raw("}");
-                }
-                None => {
-                    w.key("limit").raw("null");
-                }
-            }
-            match c.max_concurrent {
-                Some(n) => w.key("maxConcurrent").u64(u64::from(n)),
-                None => w.key("maxConcurrent").raw("null"),
-            };
-            w.raw("}");
-        }
-        w.raw("}}");
-        w.out
+        w.raw(",")
+            .raw("\"wasmMemoryBytes\":")
+            .u64(wasm_memory_bytes())
+            .raw("}");
+        s.push_str(&w.out);
+        s
     }
+
+    /// Frees everything; returns the ids that were live so the driver rejects their promises.
+    pub fn dispose(&mut self) -> Vec<u32> {
+        self.engine.dispose()
+    }
+}
+
+fn batch_text(id: u32, json: &str) -> String {
+    let mut w = JsonWriter::new();
+    w.u64(u64::from(id)).raw("\n").raw(json);
+    w.out
 }

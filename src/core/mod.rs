@@ -4,6 +4,7 @@ pub mod breaker;
 pub mod cache;
 pub mod config;
 pub mod defaults;
+pub mod engine;
 pub mod error;
 pub mod heap;
 pub mod json;

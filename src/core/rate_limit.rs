@@ -176,7 +176,8 @@ impl RateLimiter {
     /// # Errors
     /// [`NotUntil`] with the earliest allowed time and the rule that holds the start back longest.
     pub fn check(&self, now: Millis) -> Result<(), NotUntil> {
-        let now = self.effective_now(now);
+        // The raw `now`, not `effective_now`: a start logged later than `now` (a conservative
+        // stamp) must never make a check optimistic.
         let mut worst: Option<NotUntil> = None;
         let mut consider = |at: Millis, reason: LimitReason| {
             // Ties go to the rule listed first (server hints before local rules).
@@ -222,6 +223,20 @@ impl RateLimiter {
         if let Some(p) = self.pacing.as_mut() {
             if now < p.reset_at {
                 p.remaining = p.remaining.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Moves the starts logged at or after `from` to `to` (never earlier), for a driver that
+    /// learns the real start time only after acting: a later stamp is always on the safe side of
+    /// the window rule, measured where the requests really start.
+    pub fn restamp(&mut self, from: Millis, to: Millis) {
+        for t in self.log.iter_mut().rev() {
+            if *t < from.0 {
+                break;
+            }
+            if *t < to.0 {
+                *t = to.0;
             }
         }
     }
