@@ -41,12 +41,17 @@ function machine() {
   };
   let commit = '?';
   try { commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim(); } catch {}
+  let dirty = '';
+  try {
+    const st = execFileSync('git', ['status', '--porcelain', '--', 'src', 'pkg-template', 'scripts/build.mjs', 'Cargo.toml'], { cwd: ROOT, encoding: 'utf8' });
+    dirty = [...new Set(st.split('\n').filter(Boolean).map((l) => l.slice(3).split('/')[0] + (l.slice(3).includes('/') ? '/' : '')))].join(', ');
+  } catch {}
   let guardVersion = '?';
   try { guardVersion = JSON.parse(readFileSync(join(ROOT, 'pkg', 'package.json'), 'utf8')).version; } catch {}
   return {
     cpu, cores: cpus().length, memGB: Math.round(totalmem() / 2 ** 30), chromium, node: process.version,
     libs: { 'resource-guard': guardVersion, ky: version('ky'), cockatiel: version('cockatiel'), 'p-queue': version('p-queue'), 'tus-js-client': version('tus-js-client'), esbuild: version('esbuild') },
-    date: new Date().toISOString(), commit, loadavgStart: loadavg()[0],
+    date: new Date().toISOString(), commit, dirty, loadavgStart: loadavg()[0],
   };
 }
 
@@ -84,9 +89,20 @@ async function main() {
     browser = await launch();
     const page = await browser.page();
     page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) console.error(`[page] ${m.text()}`); });
-    await page.goto(`${server.url}/bench/bench.html`);
-    await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 30000 });
-    const call = (fn, arg) => page.evaluate(([f, a]) => window.bench[f](a), [fn, arg]);
+    const fresh = async () => {
+      await page.goto(`${server.url}/bench/bench.html`);
+      await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 30000 });
+    };
+    await fresh();
+    // Each section runs in a freshly loaded page: a new wasm instance (its linear memory never
+    // shrinks, so the scale section would otherwise see pages grown by earlier sections) and no
+    // timers or queues left over from the previous section.
+    let first = true;
+    const call = async (fn, arg) => {
+      if (!first && fn !== 'env' && fn !== 'guardIsActive') await fresh();
+      if (fn !== 'env' && fn !== 'guardIsActive') first = false;
+      return page.evaluate(([f, a]) => window.bench[f](a), [fn, arg]);
+    };
 
     results.env = await call('env');
     results.machine.chromiumUA = results.env.userAgent;

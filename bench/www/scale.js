@@ -1,7 +1,7 @@
 // Scale: 10,000 requests queued in the guard (1 request per hour, so all but the first wait),
 // memory growth per queued request (wasm linear memory and JS heap, after a forced GC) and the
 // enqueue cost per request as the queue grows; p-queue holding the same backlog for reference.
-import { stubFetch, loadGuard, loadVendor, sleep, withTimeout, errorText, sum } from './common.js';
+import { stubFetch, loadGuard, loadVendor, sleep, withTimeout, errorText, sum, median } from './common.js';
 
 const N = 10000;
 const BLOCK = 100;
@@ -36,12 +36,11 @@ function enqueue(call, controllers, promises) {
     for (let j = 0; j < BLOCK; j++) promises.push(call(controllers[i + j].signal));
     blockUs.push(((performance.now() - t) * 1000) / BLOCK);
   }
-  // mean over the 10 blocks ending at each depth (1 block alone is at the timer's resolution)
+  // median of the 10 blocks ending at each depth (robust to a GC pause landing in one block)
   const at = {};
   for (const d of DEPTHS) {
     const end = d / BLOCK;
-    const xs = blockUs.slice(Math.max(0, end - 10), end);
-    at[d] = sum(xs) / xs.length;
+    at[d] = median(blockUs.slice(Math.max(0, end - 10), end));
   }
   return { at, totalMs: (sum(blockUs) * BLOCK) / 1000 };
 }

@@ -16,6 +16,14 @@ export function maxInWindow(starts, perMs) {
   return best;
 }
 
+/** Shortest time in which `n` consecutive starts happened (≥ perMs for a correct limiter). */
+export function minSpan(starts, n) {
+  const s = [...starts].sort((a, b) => a - b);
+  let best = Infinity;
+  for (let i = 0; i + n - 1 < s.length; i++) best = Math.min(best, s[i + n - 1] - s[i]);
+  return best;
+}
+
 async function makeLimiters() {
   const { ResourceGuard } = await loadGuard();
   const { PQueue } = await loadVendor();
@@ -66,6 +74,7 @@ async function scenario(lim, plan) {
       // the same with 5 ms of slack, so a limiter on a millisecond clock (Date.now) is not
       // charged for sub-millisecond rounding against performance.now()
       maxIn995: maxInWindow(starts, LIMIT.perMs - 5),
+      minSpan61Ms: minSpan(starts, LIMIT.requests + 1),
       lastStartMs: starts.length ? Math.max(...starts) : NaN,
       allDoneMs: tDone,
       rejected: rejected.length,
