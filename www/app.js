@@ -608,6 +608,7 @@ function render(snap) {
       uploader: typeof guard?.uploader === 'function',
       queues: queueSource.startsWith('guard'),
       breakers: typeof guard?.snapshot()?.services === 'object',
+      throttle: Number.isFinite(guard?.snapshot()?.categories?.api?.startsInWindow),
     },
   };
 }
