@@ -590,9 +590,12 @@ export class ResourceGuard {
   async sampleHeap() {
     if (!this._core) throw guardError('ERR_DISPOSED');
     const pm = performance.memory;
-    if (globalThis.crossOriginIsolated && typeof performance.measureUserAgentSpecificMemory === 'function' && !this._uasInFlight) {
-      // Resolves at a later garbage collection: record it when it arrives, never block on it.
+    const t = now();
+    if (globalThis.crossOriginIsolated && typeof performance.measureUserAgentSpecificMemory === 'function' && !this._uasInFlight && !(t - this._uasAt < (this._heap.sampleIntervalMs ?? 30000))) {
+      // Resolves at a later garbage collection: record it when it arrives, never block on it;
+      // at most one in flight and one per sampling interval (it is not cheap).
       this._uasInFlight = true;
+      this._uasAt = t;
       performance.measureUserAgentSpecificMemory().then(
         (m) => { this._uasInFlight = false; if (this._core) { this._core.heapSample(m.bytes, 1); this._drain(); } },
         () => { this._uasInFlight = false; },

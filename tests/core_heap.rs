@@ -360,3 +360,39 @@ proptest! {
         prop_assert!(g.next_sample_delay_ms(u) <= 2_147_483_647);
     }
 }
+
+#[test]
+fn performance_memory_is_precise_only_when_it_moves_off_the_bucket_grid() {
+    use resource_guard::core::config::GuardConfig;
+    use resource_guard::core::heap::{HeapGuard, HeapSample, HeapSource};
+    use resource_guard::core::time::Millis;
+    let cfg = GuardConfig::from_json("{}").unwrap().heap;
+    let read = |values: &[u64]| {
+        let mut g = HeapGuard::new(cfg);
+        let mut last = None;
+        for (i, &v) in values.iter().enumerate() {
+            last = Some(
+                g.record(HeapSample {
+                    used_bytes: v,
+                    source: HeapSource::PerformanceMemory,
+                    at: Millis(i as u64),
+                })
+                .0,
+            );
+        }
+        last.unwrap()
+    };
+    // Too few readings to tell: imprecise.
+    assert!(!read(&[1_234_567, 1_334_561]).precise);
+    // Moving, off the grid: Chromium with precise memory info.
+    let r = read(&[1_234_567, 1_334_561, 1_434_577]);
+    assert!(r.precise && !r.quantized);
+    // Stuck: the default, rarely refreshed value.
+    let r = read(&[1_234_567, 1_234_567, 1_234_567]);
+    assert!(!r.precise && r.quantized);
+    // On the 100 kB bucket grid.
+    let r = read(&[1_200_000, 1_300_000, 1_400_000]);
+    assert!(!r.precise && r.quantized);
+    // One repeat among moving values: not proven precise.
+    assert!(!read(&[1_234_567, 1_234_567, 1_434_577]).precise);
+}

@@ -69,6 +69,7 @@ pub struct JsGuardCore {
     clock: PerformanceClock,
     sink: Sink,
     last_error: Option<GuardError>,
+    created_at: Millis,
 }
 
 impl core::fmt::Debug for Sink {
@@ -290,6 +291,7 @@ impl JsGuardCore {
             clock: PerformanceClock,
             sink,
             last_error: None,
+            created_at: PerformanceClock.now(),
         })
     }
 
@@ -547,9 +549,9 @@ impl JsGuardCore {
         // Splice in what only the browser side knows.
         s.pop();
         let mut w = JsonWriter::new();
-        w.raw(",")
-            .raw("\"wasmMemoryBytes\":")
-            .u64(wasm_memory_bytes())
+        w.raw(",\"wasmMemoryBytes\":").u64(wasm_memory_bytes());
+        w.raw(",\"uptimeMs\":")
+            .u64(now.since(self.created_at))
             .raw("}");
         s.push_str(&w.out);
         s

@@ -299,6 +299,10 @@ impl HeapGuard {
         let stale = matches!(self.last, Some(r) if r.source == sample.source && r.used_bytes == used)
             && sample.source != HeapSource::Unsupported;
         let mut quantized = false;
+        // `performance.memory` earns `precise` only by behaving precisely: the last
+        // QUANTIZED_RUN readings all moved and none sits on the bucket grid (Chromium with
+        // precise memory info, or a site-isolated renderer).
+        let mut moving = false;
         if sample.source == HeapSource::PerformanceMemory {
             if self.pm_history.len() == QUANTIZED_RUN {
                 self.pm_history.pop_front();
@@ -312,12 +316,22 @@ impl HeapGuard {
                     .iter()
                     .all(|&v| v % QUANTIZED_GRID_BYTES == 0);
                 quantized = all_same || on_grid;
+                moving = self
+                    .pm_history
+                    .iter()
+                    .zip(self.pm_history.iter().skip(1))
+                    .all(|(a, b)| a != b)
+                    && self
+                        .pm_history
+                        .iter()
+                        .all(|&v| v % QUANTIZED_GRID_BYTES != 0);
             }
         }
-        let precise = matches!(
-            sample.source,
-            HeapSource::MeasureUserAgentSpecificMemory | HeapSource::WasmMemory
-        ) && !quantized;
+        let precise = match sample.source {
+            HeapSource::MeasureUserAgentSpecificMemory | HeapSource::WasmMemory => true,
+            HeapSource::PerformanceMemory => moving && !quantized,
+            HeapSource::Unsupported => false,
+        };
 
         let from = self.level;
         if sample.source != HeapSource::Unsupported {

@@ -1,0 +1,272 @@
+// resource-guard public types. Every default below is the one the wasm core applies
+// (src/core/defaults.rs); ../shared/API.md is the contract.
+
+export type Priority = 'system' | 'high' | 'normal' | 'low';
+export type HeapLevel = 'normal' | 'warning' | 'critical' | 'limit';
+export type BreakerStateName = 'closed' | 'open' | 'halfOpen';
+
+export interface RateLimitOptions {
+  /** Starts allowed in any window of `perMs` (sliding, also across window boundaries). @default 60 */
+  requests?: number;
+  /** Window length in ms. @default 60000 */
+  perMs?: number;
+  /** Starts allowed back to back before they are spaced `perMs / requests` apart. @default requests */
+  burst?: number;
+}
+
+export interface CategoryOptions extends RateLimitOptions {
+  /** Requests or jobs in flight at once in this category (a bulkhead). @default no cap (`jobs`: 5) */
+  maxConcurrent?: number;
+}
+
+export interface RetryOptions {
+  /** Retries after the first attempt. @default 3 */
+  maxRetries?: number;
+  /** First backoff delay, ms. @default 1000 */
+  baseDelayMs?: number;
+  /** Longest backoff delay, ms. @default 10000 */
+  maxDelayMs?: number;
+  /** Backoff growth factor. @default 2 */
+  multiplier?: number;
+  /** Jitter as a fraction of the delay (never applied to a server hint). @default 0.25 */
+  jitter?: number;
+  /** Jitter shape. @default 'proportional' */
+  jitterKind?: 'proportional' | 'full' | 'decorrelated';
+  /** Retryable statuses (413 is retried only with Retry-After). @default [408, 429, 500, 502, 503, 504] */
+  statusCodes?: number[];
+  /** Methods retried without an Idempotency-Key. @default ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'] */
+  methods?: string[];
+  /** Longest server hint honoured; a longer one rejects with ERR_RETRY_AFTER_TOO_LONG. @default 60000 */
+  maxRetryAfterMs?: number;
+  /** Retries may add at most this fraction of a service's requests (retry budget). @default 0.2 */
+  budgetRatio?: number;
+  /** Retries always allowed per second per service. @default 1 */
+  budgetMinPerSec?: number;
+}
+
+export interface BreakerSpecOptions {
+  /** Consecutive failures (5xx, 408, network errors, attempt timeouts) that open it. @default 5 */
+  failureThreshold?: number;
+  /** Open time before a probe, ms. @default 60000 */
+  resetTimeoutMs?: number;
+  /** Probes let through while half-open. @default 1 */
+  halfOpenProbes?: number;
+}
+
+export interface BreakerOptions extends BreakerSpecOptions {
+  /** Per service (origin or service name) overrides. */
+  services?: Record<string, BreakerSpecOptions>;
+}
+
+export interface HeapOptions {
+  /** Heap budget in bytes. @default 52428800 (50 MB) */
+  budgetBytes?: number;
+  /** Sampling interval, ms. @default 30000 */
+  sampleIntervalMs?: number;
+  /** Randomise the interval (Poisson), as advised for measureUserAgentSpecificMemory. @default false */
+  randomize?: boolean;
+  /** Fraction of the budget. @default 0.7 */
+  warning?: number;
+  /** Fraction of the budget. @default 0.9 */
+  critical?: number;
+  /** Fraction of the budget; low work is shed and normal work halved at this level. @default 1.0 */
+  limit?: number;
+  /** A level clears only below (level - hysteresis) × budget. @default 0.05 */
+  hysteresis?: number;
+  /** Long tasks per window that count as main-thread pressure (reported). @default 5 */
+  longTaskThreshold?: number;
+  /** Window for long tasks, ms. @default 10000 */
+  longTaskWindowMs?: number;
+}
+
+export interface CacheOptions {
+  /** Byte budget. @default 5242880 (5 MB) */
+  maxBytes?: number;
+  /** Entry budget. @default 500 */
+  maxEntries?: number;
+  /** Entries older than this are neither served nor kept, ms. @default 86400000 */
+  maxStaleMs?: number;
+}
+
+export interface ReportOptions {
+  /** Where breach reports go (same-origin unless allowCrossOrigin). @default none: reporting off */
+  endpoint?: string;
+  /** @default false */
+  allowCrossOrigin?: boolean;
+  /** Report requests per minute. @default 6 */
+  maxPerMinute?: number;
+  /** Flush interval, ms. @default 10000 */
+  flushIntervalMs?: number;
+  /** Keep query strings and fragments in reported page URLs. @default false */
+  keepUrlQuery?: boolean;
+}
+
+export interface GuardOptions {
+  /** The transport to wrap. @default globalThis.fetch, looked up at call time */
+  fetch?: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+  /** The default category `api`. @default { requests: 60, perMs: 60000 } */
+  rateLimit?: RateLimitOptions;
+  /** Named categories (`upload` defaults to 10 per 60000 ms; `jobs` to 5 at a time, no rate). */
+  categories?: Record<string, CategoryOptions>;
+  /** Defaults for `guard.run`. */
+  jobs?: { /** @default 5 */ maxConcurrent?: number; /** @default 60000 */ timeoutMs?: number };
+  /** Waiting requests per category, and the longest wait. @default { maxDepth: 1000 } */
+  queue?: { maxDepth?: number; timeoutMs?: number };
+  retry?: RetryOptions;
+  breaker?: BreakerOptions;
+  heap?: HeapOptions;
+  cache?: CacheOptions;
+  report?: ReportOptions;
+}
+
+export interface GuardRequestInit extends Omit<RequestInit, 'priority'> {
+  /** Queue priority; mapped onto the fetch priority hint. @default 'normal' */
+  priority?: Priority;
+  /** @default 'api' */
+  category?: string;
+  /** Breaker and retry-budget key. @default the request's origin */
+  service?: string;
+  /** Per attempt, ms. */
+  timeoutMs?: number;
+  /** The whole call (queue + attempts + backoff), ms. */
+  deadlineMs?: number;
+  /** `true`: generate one. Makes POST/PATCH retryable; the same key is sent on every attempt. */
+  idempotencyKey?: string | true;
+  /** Serve stale on failure. @default true for GET/HEAD when the guard has a cache */
+  fallback?: boolean;
+}
+
+export interface RunOptions {
+  /** @default 'jobs' */
+  category?: string;
+  /** @default 'normal' */
+  priority?: Priority;
+  /** @default jobs.timeoutMs */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface CategorySnapshot {
+  limit: { requests: number; perMs: number; burst: number } | null;
+  maxConcurrent: number | null;
+  inFlight: number;
+  queued: Record<Priority, number>;
+  startsInWindow: number;
+  nextFreeInMs: number;
+  blockedForMs: number;
+  counters: { sent: number; retried: number; throttled: number; shed: number; failed: number; timedOut: number; completed: number };
+}
+
+export interface ServiceSnapshot {
+  breaker: BreakerStateName;
+  failures: number;
+  retryInMs: number;
+  retryBudget: number;
+  counters: { sent: number; failed: number };
+}
+
+export interface HeapSnapshot {
+  usedBytes: number;
+  source: HeapSource;
+  precise: boolean;
+  quantized: boolean;
+  level: HeapLevel;
+  budgetBytes: number;
+  ageMs: number;
+  levels: { warning: number; critical: number; limit: number };
+}
+
+export interface GuardSnapshot {
+  uptimeMs: number;
+  wasmMemoryBytes: number;
+  liveTickets: number;
+  categories: Record<string, CategorySnapshot>;
+  services: Record<string, ServiceSnapshot>;
+  heap: HeapSnapshot | null;
+  heapLevel: HeapLevel;
+  reports: { sent: number; pending: number; dropped: number; deduped: number } | null;
+}
+
+export type HeapSource = 'measureUserAgentSpecificMemory' | 'performance.memory' | 'wasm' | 'unsupported';
+
+export interface HeapReading {
+  usedBytes: number;
+  source: HeapSource;
+  /** false for performance.memory unless it is seen moving off its bucket grid */
+  precise: boolean;
+  quantized: boolean;
+  /** the same value as the previous reading */
+  stale: boolean;
+  /** ms since the epoch */
+  sampledAt: number;
+  ageMs: number;
+  level: HeapLevel;
+  /** the guard's own wasm memory */
+  wasmBytes: number;
+}
+
+export interface ThrottleEvent { category: string; reason: 'window' | 'burst' | 'serverHint' | 'paced' | 'concurrency' | 'degraded' | 'queue'; waitMs: number }
+export interface RetryEvent { attempt: number; delayMs: number; source: 'backoff' | 'retryAfter' | 'body'; status: number }
+export interface GiveUpEvent { reason: 'notRetryable' | 'methodNotSafe' | 'serverSaysNo' | 'retriesExhausted' | 'budgetExhausted' | 'hintTooLong' | 'pastDeadline'; attempts: number; status: number }
+export interface BreakerEvent { service: string; from: BreakerStateName; to: BreakerStateName; retryInMs: number }
+export interface ShedEvent { category: string; priority: Priority; reason: 'heapLimit' | 'queueFull' }
+export interface HeapEvent { level: HeapLevel; previous: HeapLevel; usedBytes: number }
+export interface ReportEvent { count: number; bytes: number }
+export interface CleanupErrorEvent { level: HeapLevel; error: unknown }
+
+export interface GuardEvents {
+  throttle: ThrottleEvent;
+  retry: RetryEvent;
+  giveUp: GiveUpEvent;
+  breaker: BreakerEvent;
+  shed: ShedEvent;
+  heap: HeapEvent;
+  report: ReportEvent;
+  cleanupError: CleanupErrorEvent;
+}
+
+export type ErrorCode =
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_SHED'
+  | 'ERR_TIMEOUT'
+  | 'ERR_CIRCUIT_OPEN'
+  | 'ERR_RETRIES_EXHAUSTED'
+  | 'ERR_RETRY_AFTER_TOO_LONG'
+  | 'ERR_PAYLOAD_TOO_LARGE'
+  | 'ERR_UNSUPPORTED'
+  | 'ERR_DISPOSED';
+
+export class ResourceGuardError extends Error {
+  readonly name: 'ResourceGuardError';
+  /** Stable; never renamed. */
+  readonly code: ErrorCode;
+  /** e.g. `path` (ERR_INVALID_OPTION), `retryInMs`, `retryAfterMs`, `lastStatus`, `status`, `kind`, `reason`. */
+  readonly details: Record<string, unknown>;
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown });
+}
+
+/** True for any resource-guard error, from any realm or copy of the package. */
+export function isResourceGuardError(e: unknown): e is ResourceGuardError;
+
+export class ResourceGuard {
+  private constructor();
+  /** Creates a guard, loading the wasm on first use. Rejects with ERR_INVALID_OPTION (with `details.path`) or, outside a browser, ERR_UNSUPPORTED. */
+  static create(options?: GuardOptions): Promise<ResourceGuard>;
+  /**
+   * `fetch`, guarded. Resolves with the platform's Response (HTTP errors are responses; after
+   * retries give up on a status the last response is returned). Rejects with a
+   * ResourceGuardError, the platform's own error for a non-retryable network failure, or
+   * `signal.reason` on abort.
+   */
+  fetch(input: RequestInfo | URL, init?: GuardRequestInit): Promise<Response>;
+  /** Runs heavy client work under the same queue, priorities, concurrency caps and timeouts. */
+  run<T>(task: (signal: AbortSignal) => T | Promise<T>, opts?: RunOptions): Promise<T>;
+  snapshot(): GuardSnapshot;
+  on<E extends keyof GuardEvents>(event: E, listener: (event: GuardEvents[E]) => void): () => void;
+  /** Runs `fn` each time `level` is entered. @default level 'critical' */
+  onCleanup(fn: (info: { level: HeapLevel }) => void | Promise<void>, opts?: { level?: Exclude<HeapLevel, 'normal'> }): () => void;
+  sampleHeap(): Promise<HeapReading>;
+  /** Stops timers, observers and uploads; pending work rejects with ERR_DISPOSED. Idempotent. */
+  dispose(): void;
+}
