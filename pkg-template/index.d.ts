@@ -134,6 +134,8 @@ export interface GuardRequestInit extends Omit<RequestInit, 'priority'> {
   idempotencyKey?: string | true;
   /** Serve stale on failure. @default true for GET/HEAD when the guard has a cache */
   fallback?: boolean;
+  /** `false`: never retried by the guard (the caller retries itself, as the upload engine does). */
+  retry?: false;
 }
 
 export interface RunOptions {

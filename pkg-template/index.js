@@ -113,7 +113,9 @@ class Call {
     this.timer = 0;
     this.timedOut = false;
     this.inFlight = false;
-    this.lastResponse = undefined;
+    this.aborted = false;
+    // Stale-if-error applies to GET/HEAD with a cache, unless the caller opted out.
+    this.cacheable = false;
     if (signal) {
       this.onAbort = () => this.abort();
       signal.addEventListener('abort', this.onAbort, { once: true });
@@ -204,6 +206,7 @@ class Call {
   /** The caller aborted: reject with the signal's reason wherever the request is. */
   abort() {
     if (this.settled) return;
+    this.aborted = true;
     if (this.timer) clearTimeout(this.timer), (this.timer = 0);
     const g = this.g;
     if (g._core) g._core.cancel(this.id, false);
@@ -214,11 +217,31 @@ class Call {
   settle(res, err) {
     if (this.settled) return;
     this.settled = true;
-    this.g._calls.delete(this.id);
+    const g = this.g;
+    g._calls.delete(this.id);
     if (this.onAbort) this.signal.removeEventListener('abort', this.onAbort);
+    const cache = g._cache;
+    if (cache && this.cacheable && !this.aborted) {
+      if (res && res.ok) {
+        cache.store(this.input, res); // clones synchronously; the caller gets the original
+      } else if (!res || res.status >= 500 || res.status === 429) {
+        // The service cannot answer: serve the last good response, marked stale.
+        fallbackOr(g, this.input, res, err).then(this.resolve, this.reject);
+        return;
+      }
+    }
     if (err !== undefined || !res) this.reject(err);
     else this.resolve(res);
   }
+}
+
+/** Resolves with the cached response for `input` (marked stale) or settles as the failure did. */
+function fallbackOr(g, input, res, err) {
+  const original = () => {
+    if (res && err === undefined) return res;
+    throw err;
+  };
+  return g._cache.fallback(input).then((stale) => stale || original(), original);
 }
 
 /** One guarded job (`guard.run`). */
@@ -290,6 +313,8 @@ export class ResourceGuard {
     this._heap = options.heap || {};
     this._report = options.report?.endpoint ? options.report.endpoint : null;
     this._disposers = [];
+    /** The stale-if-error response cache (cache.js), when `options.cache` is given. */
+    this._cache = undefined;
   }
 
   /**
@@ -422,7 +447,7 @@ export class ResourceGuard {
   fetch(input, init) {
     const core = this._core;
     if (!core) return Promise.reject(guardError('ERR_DISPOSED'));
-    let prio = 2, category = 'api', service, timeoutMs, deadlineMs, signal, method = 'GET', hasKey = false;
+    let prio = 2, category = 'api', service, timeoutMs, deadlineMs, signal, method = 'GET', hasKey = false, noRetry = false;
     let platformInit = init;
     if (input instanceof Request) {
       method = input.method;
@@ -431,10 +456,13 @@ export class ResourceGuard {
     if (init) {
       if (init.method) method = String(init.method).toUpperCase();
       if (init.signal) signal = init.signal;
-      if (init.priority !== undefined || init.category !== undefined || init.service !== undefined || init.timeoutMs !== undefined || init.deadlineMs !== undefined || init.idempotencyKey !== undefined || init.fallback !== undefined) {
+      if (init.priority !== undefined || init.category !== undefined || init.service !== undefined || init.timeoutMs !== undefined || init.deadlineMs !== undefined || init.idempotencyKey !== undefined || init.fallback !== undefined || init.retry !== undefined) {
         platformInit = { ...init };
         delete platformInit.category; delete platformInit.service; delete platformInit.timeoutMs;
         delete platformInit.deadlineMs; delete platformInit.idempotencyKey; delete platformInit.fallback;
+        delete platformInit.retry;
+        // `retry: false`: the caller retries itself (the upload engine); the guard never does.
+        if (init.retry === false) noRetry = true;
         if (init.priority !== undefined) {
           prio = PRIORITY[init.priority];
           if (prio === undefined) return Promise.reject(new ResourceGuardError('ERR_INVALID_OPTION', "invalid option: init.priority must be 'system', 'high', 'normal' or 'low'", { path: 'init.priority' }));
@@ -465,16 +493,20 @@ export class ResourceGuard {
     const cat = this._category(category);
     if (cat < 0) return Promise.reject(new ResourceGuardError('ERR_INVALID_OPTION', `invalid option: init.category '${category}' is not a configured category`, { path: 'init.category' }));
     if (service === undefined) service = originOf(input);
-    const r = core.submit(cat, prio, String(service), method, hasKey, deadlineMs ?? NaN, NaN);
+    const cacheable = this._cache !== undefined && (method === 'GET' || method === 'HEAD') && init?.fallback !== false;
+    const r = core.submit(cat, prio, String(service), noRetry ? '' : method, hasKey, deadlineMs ?? NaN, NaN);
     if (r < 0) {
       const e = coreError(core, -r);
       this._drain();
+      // An open breaker fails fast without the network: the cache may still answer.
+      if (cacheable && e.code === 'ERR_CIRCUIT_OPEN') return fallbackOr(this, input, undefined, e);
       return Promise.reject(e);
     }
     const id = (r - (r % 2)) / 2;
     const deadlineAt = deadlineMs === undefined ? undefined : now() + deadlineMs;
     return new Promise((resolve, reject) => {
       const call = new Call(this, id, input, platformInit, timeoutMs, deadlineAt, signal, resolve, reject);
+      call.cacheable = cacheable;
       this._calls.set(id, call);
       if (r % 2 === 1) {
         call.go();

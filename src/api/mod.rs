@@ -9,7 +9,7 @@ use crate::core::engine::{Engine, Output, Priority, Submit, ThrottleReason, Verd
 use crate::core::error::GuardError;
 use crate::core::heap::{HeapSample, HeapSource};
 use crate::core::json::JsonWriter;
-use crate::core::report::Reporter;
+use crate::core::report::{Breach, ReportKind, Reporter};
 use crate::core::retry::{
     parse_error_body, parse_ratelimit, parse_x_ratelimit, DelaySource, GiveUp,
 };
@@ -539,6 +539,29 @@ impl JsGuardCore {
         let now = self.now();
         if let Some(r) = self.engine.reporter() {
             r.restore_pending_json(text, now);
+        }
+    }
+
+    /// Queues a breach report from another part of the driver (the upload engine's dead letters):
+    /// `kind` 4 = dead letter; `key` dedupes; `body` is the report body as JSON (hostile input:
+    /// validated by the reporter).
+    #[wasm_bindgen(js_name = pushBreach)]
+    pub fn push_breach(&mut self, kind: u32, key: &str, body: &str) {
+        let now = self.now();
+        let kind = match kind {
+            0 => ReportKind::Heap,
+            1 => ReportKind::LongTask,
+            2 => ReportKind::Shed,
+            3 => ReportKind::Breaker,
+            _ => ReportKind::DeadLetter,
+        };
+        if let Some(r) = self.engine.reporter() {
+            r.push(Breach {
+                kind,
+                key: key.chars().take(256).collect(),
+                body_json: body.to_owned(),
+                at: now,
+            });
         }
     }
 
