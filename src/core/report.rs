@@ -40,7 +40,7 @@
 //! * **Failure.** [`Reporter::on_failed`] requeues the batch and backs off: exactly
 //!   `retry_after_ms` when the server gave one (429/503), else 1 s doubling to 60 s.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::json::{self, JsonWriter, Value};
 use super::time::{Millis, MAX_TIMER_MS};
@@ -193,7 +193,7 @@ pub struct Reporter {
     user_agent: String,
     keep_url_query: bool,
     pending: Vec<Pending>,
-    keys: BTreeMap<String, KeyState>,
+    keys: KeyMap,
     in_flight: Vec<InFlight>,
     /// Newest batch start times, at most `max_per_minute`.
     sends: VecDeque<Millis>,
@@ -283,7 +283,7 @@ impl Reporter {
             user_agent: cut(&user_agent, MAX_URL_BYTES).to_owned(),
             keep_url_query,
             pending: Vec::new(),
-            keys: BTreeMap::new(),
+            keys: KeyMap::default(),
             in_flight: Vec::new(),
             sends: VecDeque::new(),
             backoff_until: Millis(0),
@@ -384,11 +384,14 @@ impl Reporter {
         let batch = self.in_flight.remove(i);
         self.stats.sent = self.stats.sent.saturating_add(batch.items.len() as u64);
         for p in batch.items {
-            let ks = self.keys.entry(p.key).or_insert(KeyState {
-                last_sent: None,
-                suppressed: 0,
-                touched: now,
-            });
+            let ks = self.keys.or_insert(
+                p.key,
+                KeyState {
+                    last_sent: None,
+                    suppressed: 0,
+                    touched: now,
+                },
+            );
             ks.last_sent = Some(now);
             ks.touched = now;
         }
@@ -691,11 +694,14 @@ impl Reporter {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         for p in &items {
-            let ks = self.keys.entry(p.key.clone()).or_insert(KeyState {
-                last_sent: None,
-                suppressed: 0,
-                touched: now,
-            });
+            let ks = self.keys.or_insert(
+                p.key.clone(),
+                KeyState {
+                    last_sent: None,
+                    suppressed: 0,
+                    touched: now,
+                },
+            );
             ks.touched = now;
         }
         let count = items.len();
@@ -739,6 +745,44 @@ impl Reporter {
             };
             self.keys.remove(&k);
         }
+    }
+}
+
+/// Dedupe state by key: a small vector (at most [`MAX_TRACKED_KEYS`] entries), searched
+/// linearly; a `BTreeMap` cost several KiB of wasm for no gain at this size.
+#[derive(Clone, Debug, Default)]
+struct KeyMap(Vec<(String, KeyState)>);
+
+impl KeyMap {
+    fn get_mut(&mut self, key: &str) -> Option<&mut KeyState> {
+        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn or_insert(&mut self, key: String, value: KeyState) -> &mut KeyState {
+        let i = match self.0.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.0.push((key, value));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn retain(&mut self, mut f: impl FnMut(&String, &mut KeyState) -> bool) {
+        self.0.retain_mut(|(k, v)| f(k, v));
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.0.retain(|(k, _)| k != key);
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &KeyState)> {
+        self.0.iter().map(|(k, v)| (k, v))
     }
 }
 
