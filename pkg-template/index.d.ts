@@ -215,6 +215,8 @@ export interface ShedEvent { category: string; priority: Priority; reason: 'heap
 export interface HeapEvent { level: HeapLevel; previous: HeapLevel; usedBytes: number }
 export interface ReportEvent { count: number; bytes: number }
 export interface CleanupErrorEvent { level: HeapLevel; error: unknown }
+/** A request answered from the fallback cache; `ageS` is the `X-Resource-Guard-Stale` value. */
+export interface FallbackEvent { url: string; ageS: number }
 
 export interface GuardEvents {
   throttle: ThrottleEvent;
@@ -225,6 +227,7 @@ export interface GuardEvents {
   heap: HeapEvent;
   report: ReportEvent;
   cleanupError: CleanupErrorEvent;
+  fallback: FallbackEvent;
 }
 
 export type ErrorCode =

@@ -5,6 +5,7 @@
 // each call returns.
 import init, { GuardCore } from './resource_guard.js';
 import { ResourceGuardError, isResourceGuardError, guardError, fromCore } from './errors.js';
+import { ResponseCache } from './cache.js';
 
 export { ResourceGuardError, isResourceGuardError };
 
@@ -356,6 +357,7 @@ export class ResourceGuard {
       throw fromCore(e);
     }
     const guard = new ResourceGuard(core, transport, rest);
+    if (rest.cache) guard._cache = await ResponseCache.open(guard, rest.cache);
     guard._out = out;
     guard._sink = sink;
     guard._startHeap();

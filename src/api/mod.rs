@@ -19,6 +19,8 @@ use crate::web::clock::{wall_ms, PerformanceClock};
 use crate::web::heap::wasm_memory_bytes;
 use wasm_bindgen::prelude::*;
 
+pub mod cache;
+
 /// Errors cross the boundary as `"<CODE>\n<message>\n<detail>[\n<option path>]"`; the driver
 /// turns them into `ResourceGuardError`s (one factory, in JS, keeps `core::fmt` out of the binary).
 pub(crate) fn to_js(e: &GuardError) -> JsValue {

@@ -1,0 +1,284 @@
+// The stale-if-error cache in Chromium against the local backend: a GET that succeeded once is
+// served stale (marked) when the backend is down and the breaker is open, `no-store` never is,
+// Cache Storage stays within the byte budget over 500 distinct responses, the heap guard's
+// `critical` level empties it, the index survives a reload, it works in a worker, and without
+// Cache Storage the guard runs without a cache after one warning.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './server.mjs';
+import { launch } from './browser.mjs';
+
+let server, browser, page;
+const setMode = (mode) => fetch(`${server.url}/api/mode`, { method: 'POST', body: JSON.stringify(mode) });
+
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+  page = await browser.page(`${server.url}/fixtures/blank.html`);
+  await page.waitForFunction(() => document.body.dataset.ready === 'true');
+});
+beforeEach(async () => {
+  await setMode({ outage: false });
+  await page.evaluate(async () => {
+    // Helpers: what is really in Cache Storage (not what the index says).
+    window.cacheContents = async () => {
+      const c = await caches.open('resource-guard-v1');
+      const reqs = await c.keys();
+      let bytes = 0;
+      const urls = [];
+      for (const r of reqs) {
+        const res = await c.match(r);
+        bytes += (await res.blob()).size;
+        urls.push(decodeURIComponent(r.url.slice(r.url.indexOf('?k=') + 3)));
+      }
+      return { entries: reqs.length, bytes, urls };
+    };
+    await caches.delete('resource-guard-v1');
+  });
+});
+after(async () => {
+  await setMode({ outage: false }).catch(() => {});
+  await browser?.close();
+  await server?.close();
+});
+
+test('a GET that succeeded once is served stale, marked, when the backend is down and the breaker open', async () => {
+  const first = await page.evaluate(async () => {
+    window.g = await rg.ResourceGuard.create({ cache: {}, breaker: { failureThreshold: 2 }, retry: { maxRetries: 0 } });
+    window.events = { fallback: [], breaker: [] };
+    g.on('fallback', (e) => events.fallback.push(e));
+    g.on('breaker', (e) => events.breaker.push(e.to));
+    const res = await g.fetch('/api/echo?cc=max-age=0,stale-if-error=3600&id=stale');
+    const body = await res.json();
+    await g._cache.idle();
+    return { status: res.status, body, stats: g._cache.stats() };
+  });
+  assert.equal(first.status, 200);
+  assert.equal(first.stats.entries, 1);
+  await new Promise((r) => setTimeout(r, 1100)); // so the stale age is at least 1 s
+  await setMode({ outage: true });
+  const logBefore = server.state.log.length;
+  const out = await page.evaluate(async () => {
+    const answers = [];
+    // Two 503s (no retries) open the breaker; the third request fails fast with
+    // ERR_CIRCUIT_OPEN without touching the network; all three are answered from the cache.
+    for (let i = 0; i < 3; i++) {
+      const res = await g.fetch('/api/echo?cc=max-age=0,stale-if-error=3600&id=stale');
+      answers.push({ status: res.status, stale: res.headers.get('X-Resource-Guard-Stale'), body: await res.json() });
+    }
+    let optOut;
+    try {
+      optOut = (await g.fetch('/api/echo?cc=max-age=0,stale-if-error=3600&id=stale', { fallback: false })).status;
+    } catch (e) {
+      optOut = e.code;
+    }
+    const services = g.snapshot().services;
+    g.dispose();
+    return { answers, events, optOut, breaker: Object.values(services)[0]?.breaker };
+  });
+  for (const a of out.answers) {
+    assert.equal(a.status, 200);
+    assert.ok(Number(a.stale) >= 1, `X-Resource-Guard-Stale: ${a.stale}`);
+    assert.deepEqual(a.body, first.body, 'the stored body, byte for byte');
+  }
+  assert.deepEqual(out.events.breaker, ['open']);
+  assert.equal(out.breaker, 'open');
+  assert.equal(server.state.log.length - logBefore, 2, 'the request after the breaker opened never reached the backend');
+  assert.equal(out.events.fallback.length, 3);
+  assert.match(out.events.fallback[0].url, /\/api\/echo\?cc=max-age=0,stale-if-error=3600&id=stale$/);
+  assert.ok(out.events.fallback.every((e) => e.ageS >= 1));
+  assert.equal(out.optOut, 'ERR_CIRCUIT_OPEN', 'fallback: false opts out');
+  await setMode({ outage: false });
+});
+
+test('a no-store response is never cached nor served stale', async () => {
+  const out = await page.evaluate(async () => {
+    const guard = await rg.ResourceGuard.create({ cache: {}, breaker: { failureThreshold: 2 }, retry: { maxRetries: 0 } });
+    const ok = (await guard.fetch('/api/echo?cc=no-store&id=ns')).status;
+    const priv = (await guard.fetch('/api/echo?cc=private,max-age=60&id=priv')).status;
+    await guard._cache.idle();
+    const stored = await cacheContents();
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: true }) });
+    const down = await guard.fetch('/api/echo?cc=no-store&id=ns');
+    let fastFail;
+    await guard.fetch('/api/echo?cc=no-store&id=ns').catch(() => {});
+    try {
+      await guard.fetch('/api/echo?cc=no-store&id=ns');
+    } catch (e) {
+      fastFail = e.code;
+    }
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: false }) });
+    guard.dispose();
+    return { ok, priv, stored, down: { status: down.status, stale: down.headers.get('X-Resource-Guard-Stale') }, fastFail };
+  });
+  assert.equal(out.ok, 200);
+  assert.deepEqual(out.stored.urls.map((u) => u.replace(/^GET https?:\/\/[^/]+/, '')), ['/api/echo?cc=private,max-age=60&id=priv'], 'only the private (this browser only) response is kept');
+  assert.equal(out.down.status, 503, 'the failure itself, not a stale copy');
+  assert.equal(out.down.stale, null);
+  assert.equal(out.fastFail, 'ERR_CIRCUIT_OPEN');
+});
+
+test('500 distinct responses never push Cache Storage past maxBytes; LRU keeps the newest; a body above maxBytes is never stored', async () => {
+  const out = await page.evaluate(async () => {
+    const maxBytes = 200000;
+    const guard = await rg.ResourceGuard.create({ cache: { maxBytes }, rateLimit: { requests: 100000, perMs: 1000 } });
+    const checks = [];
+    for (let batch = 0; batch < 10; batch++) {
+      await Promise.all(Array.from({ length: 50 }, async (_, j) => {
+        const i = batch * 50 + j;
+        const res = await guard.fetch(`/api/big?bytes=${1500 + ((i * 37) % 1000)}&cc=max-age=600&i=${i}`);
+        await res.text();
+      }));
+      await guard._cache.idle();
+      const real = await cacheContents();
+      checks.push({ real: { entries: real.entries, bytes: real.bytes }, index: guard._cache.stats() });
+    }
+    const contents = await cacheContents();
+    const huge = await guard.fetch(`/api/big?bytes=${maxBytes + 1}&cc=max-age=600&huge=1`);
+    const hugeLen = (await huge.text()).length;
+    await guard._cache.idle();
+    const afterHuge = await cacheContents();
+    guard.dispose();
+    const has = (i) => contents.urls.some((u) => u.endsWith(`&i=${i}`));
+    return { checks, newest: has(499), oldest: has(0), hugeLen, hugeStored: afterHuge.urls.some((u) => u.includes('huge=1')), maxBytes };
+  });
+  for (const [n, c] of out.checks.entries()) {
+    assert.ok(c.real.bytes <= out.maxBytes, `after ${(n + 1) * 50} fetches Cache Storage holds ${c.real.bytes} B`);
+    assert.deepEqual(c.real, c.index, `after ${(n + 1) * 50} fetches the index matches Cache Storage`);
+  }
+  assert.ok(out.checks.at(-1).real.bytes > out.maxBytes * 0.95, 'the budget is used, not just respected');
+  assert.ok(out.checks.at(-1).real.entries >= 80);
+  assert.equal(out.newest, true);
+  assert.equal(out.oldest, false);
+  assert.equal(out.hugeLen, 200001, 'the caller still gets the whole body');
+  assert.equal(out.hugeStored, false);
+});
+
+test("entering the heap guard's critical level empties the cache and reports what it freed", async () => {
+  const out = await page.evaluate(async () => {
+    gc();
+    const base = performance.memory.usedJSHeapSize;
+    const budget = Math.ceil((base + 20e6) / 1e6) * 1e6;
+    const guard = await rg.ResourceGuard.create({ cache: {}, heap: { budgetBytes: budget, sampleIntervalMs: 600000 }, rateLimit: { requests: 1000, perMs: 1000 } });
+    const cleared = [];
+    guard.on('cacheCleared', (e) => cleared.push(e));
+    for (let i = 0; i < 5; i++) await (await guard.fetch(`/api/big?bytes=3000&cc=max-age=600&heap=${i}`)).text();
+    await guard._cache.idle();
+    const before = { stats: guard._cache.stats(), real: await cacheContents() };
+    const hoard = [];
+    let reading = await guard.sampleHeap();
+    for (let i = 0; i < 200 && reading.level !== 'critical' && reading.level !== 'limit'; i++) {
+      hoard.push(new Array(62500).fill(i + 0.5)); // 0.5 MB of unboxed doubles
+      reading = await guard.sampleHeap();
+    }
+    const level = reading.level;
+    for (let i = 0; i < 100 && !cleared.length; i++) await new Promise((r) => setTimeout(r, 10));
+    const afterStats = guard._cache.stats();
+    const afterReal = await cacheContents();
+    hoard.length = 0;
+    gc();
+    await guard.sampleHeap();
+    guard.dispose();
+    return { before, level, cleared, afterStats, afterReal: { entries: afterReal.entries, bytes: afterReal.bytes } };
+  });
+  assert.deepEqual(out.before.stats, { entries: 5, bytes: 15000 });
+  assert.equal(out.before.real.entries, 5);
+  assert.ok(out.level === 'critical' || out.level === 'limit', `level ${out.level}`);
+  assert.deepEqual(out.cleared, [{ entries: 5, bytes: 15000 }]);
+  assert.deepEqual(out.afterStats, { entries: 0, bytes: 0 });
+  assert.deepEqual(out.afterReal, { entries: 0, bytes: 0 });
+});
+
+test('the index is rebuilt from Cache Storage after a reload (bogus entries are dropped)', async () => {
+  const stored = await page.evaluate(async () => {
+    const guard = await rg.ResourceGuard.create({ cache: {} });
+    await (await guard.fetch('/api/big?bytes=1000&cc=max-age=600&reload=1')).text();
+    await (await guard.fetch('/api/echo?cc=max-age=0,stale-if-error=3600&reload=2')).text();
+    await guard._cache.idle();
+    const stats = guard._cache.stats();
+    guard.dispose();
+    // Hostile leftovers: unreadable metadata, a future date, a foreign URL.
+    const c = await caches.open('resource-guard-v1');
+    const P = 'https://resource-guard.invalid/v1?k=';
+    await c.put(P + encodeURIComponent('GET http://x/bad'), new Response('x', { headers: { 'x-rg-bytes': 'abc', 'x-rg-stored-at': String(Date.now()) } }));
+    await c.put(P + encodeURIComponent('GET http://x/future'), new Response('x', { headers: { 'x-rg-bytes': '1', 'x-rg-stored-at': String(Date.now() + 1e9) } }));
+    await c.put('https://elsewhere.invalid/', new Response('x'));
+    return stats;
+  });
+  assert.equal(stored.entries, 2);
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.ready === 'true');
+  const out = await page.evaluate(async () => {
+    const guard = await rg.ResourceGuard.create({ cache: {}, retry: { maxRetries: 0 } });
+    const stats = guard._cache.stats();
+    await guard._cache.idle();
+    const c = await caches.open('resource-guard-v1');
+    const left = (await c.keys()).length;
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: true }) });
+    const res = await guard.fetch('/api/echo?cc=max-age=0,stale-if-error=3600&reload=2');
+    const stale = res.headers.get('X-Resource-Guard-Stale');
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: false }) });
+    guard.dispose();
+    return { stats, left, status: res.status, stale };
+  });
+  assert.equal(out.stats.entries, 2);
+  assert.equal(out.stats.bytes, stored.bytes);
+  assert.equal(out.left, 2, 'the bogus entries were deleted');
+  assert.equal(out.status, 200);
+  assert.notEqual(out.stale, null);
+});
+
+test('works in a module worker (globalThis.caches)', async () => {
+  const out = await page.evaluate(async () => {
+    const src = `
+      import * as rg from '${location.origin}/pkg/index.js';
+      const guard = await rg.ResourceGuard.create({ cache: {}, retry: { maxRetries: 0 } });
+      const O = '${location.origin}';
+      const fresh = (await guard.fetch(O + '/api/echo?cc=max-age=0,stale-if-error=3600&worker=1').then((r) => r.json())).seq;
+      await guard._cache.idle();
+      await fetch(O + '/api/mode', { method: 'POST', body: JSON.stringify({ outage: true }) });
+      const res = await guard.fetch(O + '/api/echo?cc=max-age=0,stale-if-error=3600&worker=1');
+      const stale = res.headers.get('X-Resource-Guard-Stale');
+      const seq = (await res.json()).seq;
+      await fetch(O + '/api/mode', { method: 'POST', body: JSON.stringify({ outage: false }) });
+      guard.dispose();
+      postMessage({ fresh, seq, stale, status: res.status });
+    `;
+    const url = URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
+    const w = new Worker(url, { type: 'module' });
+    try {
+      return await new Promise((ok, fail) => {
+        w.onmessage = (e) => ok(e.data);
+        w.onerror = (e) => fail(new Error(e.message || 'worker error'));
+        setTimeout(() => fail(new Error('worker timed out')), 10000);
+      });
+    } finally {
+      w.terminate();
+    }
+  });
+  assert.equal(out.status, 200);
+  assert.equal(out.seq, out.fresh, 'the stored body');
+  assert.notEqual(out.stale, null);
+});
+
+test('without Cache Storage the guard warns once and runs without a cache', async () => {
+  const warnings = [];
+  const onConsole = (m) => { if (m.type() === 'warning') warnings.push(m.text()); };
+  page.on('console', onConsole);
+  const out = await page.evaluate(async () => {
+    Object.defineProperty(window, 'caches', { value: undefined, configurable: true });
+    const a = await rg.ResourceGuard.create({ cache: {} });
+    const b = await rg.ResourceGuard.create({ cache: {} });
+    const status = (await a.fetch('/api/echo?cc=max-age=60&nocache=1')).status;
+    const r = { hasCache: a._cache !== undefined || b._cache !== undefined, status };
+    a.dispose();
+    b.dispose();
+    delete window.caches;
+    return r;
+  });
+  page.off('console', onConsole);
+  assert.equal(out.hasCache, false);
+  assert.equal(out.status, 200);
+  assert.equal(warnings.filter((w) => w.includes('resource-guard')).length, 1, `warnings: ${warnings}`);
+  assert.equal(page.errors.length, 0, `page errors: ${page.errors}`);
+});
