@@ -200,44 +200,32 @@ impl GuardConfig {
 
     /// Validates an already parsed options object.
     ///
+    /// Checking is table-driven ([`SCHEMA`]): one walker checks every value's type and range and
+    /// rejects unknown keys, then the config is assembled from the checked values. (A hand-written
+    /// check per option was the largest function in the wasm binary.)
+    ///
     /// # Errors
     /// [`GuardError::InvalidOption`] naming the offending path.
     pub fn from_value(v: &Value) -> Result<GuardConfig, GuardError> {
-        let root = Obj::new(v, "")?;
-        root.only(&[
-            "rateLimit",
-            "categories",
-            "jobs",
-            "queue",
-            "retry",
-            "breaker",
-            "heap",
-            "cache",
-            "report",
-        ])?;
+        let Value::Obj(members) = v else {
+            return Err(GuardError::invalid_option("options", "must be an object"));
+        };
+        let mut f = Fields(Vec::new());
+        walk(members, "", "", None, &mut f)?;
 
-        let api_rate = match root.obj("rateLimit")? {
-            Some(o) => rate_spec(&o, d::RATE_LIMIT_REQUESTS, d::RATE_LIMIT_PER_MS)?,
-            None => RateSpec {
+        let api_rate = rate(
+            &f,
+            "rateLimit",
+            None,
+            RateSpec {
                 requests: d::RATE_LIMIT_REQUESTS,
                 per_ms: d::RATE_LIMIT_PER_MS,
-                burst: d::RATE_LIMIT_REQUESTS,
+                burst: 0,
             },
-        };
-
-        let (jobs_max, jobs_timeout_ms) = match root.obj("jobs")? {
-            Some(o) => {
-                o.only(&["maxConcurrent", "timeoutMs"])?;
-                (
-                    o.int("maxConcurrent", 1, 10_000)?
-                        .map_or(d::JOBS_MAX_CONCURRENT, |n| n as u32),
-                    o.int("timeoutMs", 1, MAX_TIMER_MS)?
-                        .unwrap_or(d::JOBS_TIMEOUT_MS),
-                )
-            }
-            None => (d::JOBS_MAX_CONCURRENT, d::JOBS_TIMEOUT_MS),
-        };
-
+        )?;
+        let jobs_max = f
+            .u32("jobs.maxConcurrent", None)
+            .unwrap_or(d::JOBS_MAX_CONCURRENT);
         let mut categories = vec![
             CategoryConfig {
                 name: d::DEFAULT_CATEGORY.into(),
@@ -259,114 +247,170 @@ impl GuardConfig {
                 max_concurrent: Some(jobs_max),
             },
         ];
-        if let Some(cats) = root.obj("categories")? {
-            if cats.members().len() > MAX_CATEGORIES {
-                return Err(cats.error("", "has too many categories (at most 64)"));
-            }
-            for (name, _) in cats.members() {
-                if name.is_empty() || name.len() > 64 {
-                    return Err(cats.error(name, "must be a category name of 1 to 64 characters"));
-                }
-                let o = cats
-                    .obj(name)?
-                    .ok_or_else(|| cats.error(name, "must be an object"))?;
-                o.only(&["requests", "perMs", "burst", "maxConcurrent"])?;
-                let existing = categories.iter().position(|c| c.name == *name);
-                let inherited = existing
-                    .and_then(|i| categories[i].rate)
-                    .unwrap_or(api_rate);
-                let rate = if o.has("requests") || o.has("perMs") || o.has("burst") {
-                    Some(rate_spec(&o, inherited.requests, inherited.per_ms)?)
-                } else {
-                    existing.map_or(Some(api_rate), |i| categories[i].rate)
+        for name in f.instances("categories.*") {
+            let existing = categories.iter().position(|c| c.name == name);
+            let inherited = existing
+                .and_then(|i| categories[i].rate)
+                .unwrap_or(api_rate);
+            let own_rate = ["requests", "perMs", "burst"]
+                .iter()
+                .any(|k| f.has_leaf("categories.*.", k, Some(name)));
+            let rate_spec = if own_rate {
+                let base = RateSpec {
+                    burst: 0,
+                    ..inherited
                 };
-                let max_concurrent = match o.int("maxConcurrent", 1, 10_000)? {
-                    Some(n) => Some(n as u32),
-                    None => existing.and_then(|i| categories[i].max_concurrent),
-                };
-                let c = CategoryConfig {
-                    name: name.clone(),
-                    rate,
-                    max_concurrent,
-                };
-                match existing {
-                    Some(i) => categories[i] = c,
-                    None => categories.push(c),
-                }
+                Some(rate(&f, "categories.*", Some(name), base)?)
+            } else {
+                existing.map_or(Some(api_rate), |i| categories[i].rate)
+            };
+            let max_concurrent = f
+                .u32("categories.*.maxConcurrent", Some(name))
+                .or_else(|| existing.and_then(|i| categories[i].max_concurrent));
+            let c = CategoryConfig {
+                name: name.to_owned(),
+                rate: rate_spec,
+                max_concurrent,
+            };
+            match existing {
+                Some(i) => categories[i] = c,
+                None => categories.push(c),
             }
         }
 
-        let (queue_max_depth, queue_timeout_ms) = match root.obj("queue")? {
-            Some(o) => {
-                o.only(&["maxDepth", "timeoutMs"])?;
+        let mut retry = RetryConfig {
+            max_retries: f
+                .u32("retry.maxRetries", None)
+                .unwrap_or(d::RETRY_MAX_RETRIES),
+            base_delay_ms: f
+                .u64("retry.baseDelayMs", None)
+                .unwrap_or(d::RETRY_BASE_DELAY_MS),
+            max_delay_ms: d::RETRY_MAX_DELAY_MS,
+            multiplier: f
+                .num("retry.multiplier", None)
+                .unwrap_or(d::RETRY_MULTIPLIER),
+            jitter: f.num("retry.jitter", None).unwrap_or(d::RETRY_JITTER),
+            jitter_kind: match f.str("retry.jitterKind", None) {
+                Some("full") => JitterKind::Full,
+                Some("decorrelated") => JitterKind::Decorrelated,
+                _ => JitterKind::Proportional,
+            },
+            status_codes: match f.get("retry.statusCodes", None) {
+                Some(Value::Arr(items)) => items
+                    .iter()
+                    .filter_map(Value::as_f64)
+                    .map(|n| n as u16)
+                    .collect(),
+                _ => d::RETRY_STATUS_CODES.to_vec(),
+            },
+            methods: match f.get("retry.methods", None) {
+                Some(Value::Arr(items)) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_ascii_uppercase)
+                    .collect(),
+                _ => d::RETRY_METHODS.iter().map(|m| (*m).to_owned()).collect(),
+            },
+            max_retry_after_ms: f
+                .u64("retry.maxRetryAfterMs", None)
+                .unwrap_or(d::RETRY_MAX_RETRY_AFTER_MS),
+            budget_ratio: f
+                .num("retry.budgetRatio", None)
+                .unwrap_or(d::RETRY_BUDGET_RATIO),
+            budget_min_per_sec: f
+                .u32("retry.budgetMinPerSec", None)
+                .unwrap_or(d::RETRY_BUDGET_MIN_PER_SEC),
+        };
+        // A larger base alone raises the default maximum with it; an explicit maximum must agree.
+        retry.max_delay_ms = f
+            .u64("retry.maxDelayMs", None)
+            .unwrap_or(d::RETRY_MAX_DELAY_MS.max(retry.base_delay_ms));
+        if retry.max_delay_ms < retry.base_delay_ms {
+            return Err(GuardError::invalid_option(
+                "retry.maxDelayMs",
+                "must be >= retry.baseDelayMs",
+            ));
+        }
+
+        let breaker = breaker_spec(
+            &f,
+            "breaker.",
+            None,
+            BreakerSpec {
+                failure_threshold: d::BREAKER_FAILURE_THRESHOLD,
+                reset_timeout_ms: d::BREAKER_RESET_TIMEOUT_MS,
+                half_open_probes: d::BREAKER_HALF_OPEN_PROBES,
+            },
+        );
+        let breaker_services = f
+            .instances("breaker.services.*")
+            .into_iter()
+            .map(|s| {
                 (
-                    o.int("maxDepth", 1, u64::from(MAX_QUEUE_DEPTH))?
-                        .map_or(d::QUEUE_MAX_DEPTH, |n| n as u32),
-                    o.int("timeoutMs", 1, MAX_TIMER_MS)?,
+                    s.to_owned(),
+                    breaker_spec(&f, "breaker.services.*.", Some(s), breaker),
                 )
-            }
-            None => (d::QUEUE_MAX_DEPTH, None),
-        };
+            })
+            .collect();
 
-        let retry = retry_config(root.obj("retry")?)?;
-        let (breaker, breaker_services) = breaker_config(root.obj("breaker")?)?;
-        let heap = heap_config(root.obj("heap")?)?;
-
-        let cache = match root.obj("cache")? {
-            Some(o) => {
-                o.only(&["maxBytes", "maxEntries", "maxStaleMs"])?;
-                Some(CacheConfig {
-                    max_bytes: o.int("maxBytes", 1, 1 << 40)?.unwrap_or(d::CACHE_MAX_BYTES),
-                    max_entries: o
-                        .int("maxEntries", 1, 100_000)?
-                        .map_or(d::CACHE_MAX_ENTRIES, |n| n as u32),
-                    max_stale_ms: o
-                        .int("maxStaleMs", 1, 1 << 53)?
-                        .unwrap_or(d::CACHE_MAX_STALE_MS),
-                })
-            }
-            None => None,
+        let heap = HeapConfig {
+            budget_bytes: f
+                .u64("heap.budgetBytes", None)
+                .unwrap_or(d::HEAP_BUDGET_BYTES),
+            sample_interval_ms: f
+                .u64("heap.sampleIntervalMs", None)
+                .unwrap_or(d::HEAP_SAMPLE_INTERVAL_MS),
+            warning: f.num("heap.warning", None).unwrap_or(d::HEAP_WARNING),
+            critical: f.num("heap.critical", None).unwrap_or(d::HEAP_CRITICAL),
+            limit: f.num("heap.limit", None).unwrap_or(d::HEAP_LIMIT),
+            hysteresis: f.num("heap.hysteresis", None).unwrap_or(d::HEAP_HYSTERESIS),
+            randomize: f.bool("heap.randomize").unwrap_or(false),
+            long_task_threshold: f
+                .u32("heap.longTaskThreshold", None)
+                .unwrap_or(d::LONG_TASK_THRESHOLD),
+            long_task_window_ms: f
+                .u64("heap.longTaskWindowMs", None)
+                .unwrap_or(d::LONG_TASK_WINDOW_MS),
         };
+        if heap.critical <= heap.warning {
+            return Err(GuardError::invalid_option(
+                "heap.critical",
+                "must be > heap.warning",
+            ));
+        }
+        if heap.limit <= heap.critical {
+            return Err(GuardError::invalid_option(
+                "heap.limit",
+                "must be > heap.critical",
+            ));
+        }
 
-        let report = match root.obj("report")? {
-            Some(o) => {
-                o.only(&[
-                    "endpoint",
-                    "allowCrossOrigin",
-                    "maxPerMinute",
-                    "flushIntervalMs",
-                    "keepUrlQuery",
-                ])?;
-                match o.string("endpoint")? {
-                    None => None,
-                    Some(endpoint) => {
-                        if endpoint.is_empty() || endpoint.len() > 2048 {
-                            return Err(
-                                o.error("endpoint", "must be a URL of 1 to 2048 characters")
-                            );
-                        }
-                        Some(ReportConfig {
-                            endpoint: endpoint.to_owned(),
-                            allow_cross_origin: o.boolean("allowCrossOrigin")?.unwrap_or(false),
-                            max_per_minute: o
-                                .int("maxPerMinute", 1, 600)?
-                                .map_or(d::REPORT_MAX_PER_MINUTE, |n| n as u32),
-                            flush_interval_ms: o
-                                .int("flushIntervalMs", 100, MAX_TIMER_MS)?
-                                .unwrap_or(d::REPORT_FLUSH_INTERVAL_MS),
-                            keep_url_query: o.boolean("keepUrlQuery")?.unwrap_or(false),
-                        })
-                    }
-                }
-            }
-            None => None,
-        };
+        let cache = f.get("cache", None).map(|_| CacheConfig {
+            max_bytes: f.u64("cache.maxBytes", None).unwrap_or(d::CACHE_MAX_BYTES),
+            max_entries: f
+                .u32("cache.maxEntries", None)
+                .unwrap_or(d::CACHE_MAX_ENTRIES),
+            max_stale_ms: f
+                .u64("cache.maxStaleMs", None)
+                .unwrap_or(d::CACHE_MAX_STALE_MS),
+        });
+        let report = f.str("report.endpoint", None).map(|endpoint| ReportConfig {
+            endpoint: endpoint.to_owned(),
+            allow_cross_origin: f.bool("report.allowCrossOrigin").unwrap_or(false),
+            max_per_minute: f
+                .u32("report.maxPerMinute", None)
+                .unwrap_or(d::REPORT_MAX_PER_MINUTE),
+            flush_interval_ms: f
+                .u64("report.flushIntervalMs", None)
+                .unwrap_or(d::REPORT_FLUSH_INTERVAL_MS),
+            keep_url_query: f.bool("report.keepUrlQuery").unwrap_or(false),
+        });
 
         Ok(GuardConfig {
             categories,
-            jobs_timeout_ms,
-            queue_max_depth,
-            queue_timeout_ms,
+            jobs_timeout_ms: f.u64("jobs.timeoutMs", None).unwrap_or(d::JOBS_TIMEOUT_MS),
+            queue_max_depth: f.u32("queue.maxDepth", None).unwrap_or(d::QUEUE_MAX_DEPTH),
+            queue_timeout_ms: f.u64("queue.timeoutMs", None),
             retry,
             breaker,
             breaker_services,
@@ -377,21 +421,43 @@ impl GuardConfig {
     }
 }
 
-fn rate_spec(
-    o: &Obj<'_>,
-    default_requests: u32,
-    default_per_ms: u64,
+/// A rate spec under `prefix` (`rateLimit` or `categories.*` for `instance`); `base.burst == 0`
+/// means "as many as requests".
+fn rate(
+    f: &Fields<'_>,
+    prefix: &str,
+    instance: Option<&str>,
+    base: RateSpec,
 ) -> Result<RateSpec, GuardError> {
-    o.only(&["requests", "perMs", "burst", "maxConcurrent"])?;
-    let requests = o
-        .int("requests", 1, u64::from(MAX_REQUESTS_PER_WINDOW))?
-        .map_or(default_requests, |n| n as u32);
-    let per_ms = o.int("perMs", 1, MAX_TIMER_MS)?.unwrap_or(default_per_ms);
-    let burst = o
-        .int("burst", 1, u64::from(MAX_REQUESTS_PER_WINDOW))?
-        .map_or(requests, |n| n as u32);
+    let key = |k: &str| {
+        let mut p = String::from(prefix);
+        p.push('.');
+        p.push_str(k);
+        p
+    };
+    let requests = f.u32(&key("requests"), instance).unwrap_or(base.requests);
+    let per_ms = f.u64(&key("perMs"), instance).unwrap_or(base.per_ms);
+    let burst = f
+        .u32(&key("burst"), instance)
+        .unwrap_or(if base.burst == 0 {
+            requests
+        } else {
+            base.burst.min(requests)
+        });
     if burst > requests {
-        return Err(o.error("burst", "must be <= requests"));
+        let mut path = match instance {
+            Some(name) => {
+                let mut p = String::from("categories.");
+                p.push_str(name);
+                p
+            }
+            None => String::from(prefix),
+        };
+        path.push_str(".burst");
+        return Err(GuardError::InvalidOption {
+            path,
+            reason: "must be <= requests",
+        });
     }
     Ok(RateSpec {
         requests,
@@ -400,378 +466,327 @@ fn rate_spec(
     })
 }
 
-fn retry_config(o: Option<Obj<'_>>) -> Result<RetryConfig, GuardError> {
-    let mut r = RetryConfig {
-        max_retries: d::RETRY_MAX_RETRIES,
-        base_delay_ms: d::RETRY_BASE_DELAY_MS,
-        max_delay_ms: d::RETRY_MAX_DELAY_MS,
-        multiplier: d::RETRY_MULTIPLIER,
-        jitter: d::RETRY_JITTER,
-        jitter_kind: JitterKind::Proportional,
-        status_codes: d::RETRY_STATUS_CODES.to_vec(),
-        methods: d::RETRY_METHODS.iter().map(|m| (*m).to_owned()).collect(),
-        max_retry_after_ms: d::RETRY_MAX_RETRY_AFTER_MS,
-        budget_ratio: d::RETRY_BUDGET_RATIO,
-        budget_min_per_sec: d::RETRY_BUDGET_MIN_PER_SEC,
+fn breaker_spec(
+    f: &Fields<'_>,
+    prefix: &str,
+    instance: Option<&str>,
+    base: BreakerSpec,
+) -> BreakerSpec {
+    let key = |k: &str| {
+        let mut p = String::from(prefix);
+        p.push_str(k);
+        p
     };
-    let Some(o) = o else { return Ok(r) };
-    o.only(&[
-        "maxRetries",
-        "baseDelayMs",
-        "maxDelayMs",
-        "multiplier",
-        "jitter",
-        "jitterKind",
-        "statusCodes",
-        "methods",
-        "maxRetryAfterMs",
-        "budgetRatio",
-        "budgetMinPerSec",
-    ])?;
-    if let Some(n) = o.int("maxRetries", 0, 20)? {
-        r.max_retries = n as u32;
-    }
-    if let Some(n) = o.int("baseDelayMs", 0, MAX_TIMER_MS)? {
-        r.base_delay_ms = n;
-        if !o.has("maxDelayMs") && r.max_delay_ms < n {
-            r.max_delay_ms = n;
-        }
-    }
-    if let Some(n) = o.int("maxDelayMs", 0, MAX_TIMER_MS)? {
-        r.max_delay_ms = n;
-    }
-    if r.max_delay_ms < r.base_delay_ms {
-        return Err(o.error("maxDelayMs", "must be >= retry.baseDelayMs"));
-    }
-    if let Some(x) = o.num("multiplier", 1.0, 10.0)? {
-        r.multiplier = x;
-    }
-    if let Some(x) = o.num("jitter", 0.0, 1.0)? {
-        r.jitter = x;
-    }
-    if let Some(s) = o.string("jitterKind")? {
-        r.jitter_kind = match s {
-            "proportional" => JitterKind::Proportional,
-            "full" => JitterKind::Full,
-            "decorrelated" => JitterKind::Decorrelated,
-            _ => {
-                return Err(o.error(
-                    "jitterKind",
-                    "must be 'proportional', 'full' or 'decorrelated'",
-                ))
-            }
-        };
-    }
-    if let Some(items) = o.array("statusCodes", 100)? {
-        let mut codes = Vec::with_capacity(items.len());
-        for (i, it) in items.iter().enumerate() {
-            match it.as_f64() {
-                Some(n) if n.fract() == 0.0 && (100.0..=599.0).contains(&n) => codes.push(n as u16),
-                _ => {
-                    return Err(o.error_at("statusCodes", i, "must be an HTTP status (100 to 599)"))
-                }
-            }
-        }
-        r.status_codes = codes;
-    }
-    if let Some(items) = o.array("methods", 32)? {
-        let mut ms = Vec::with_capacity(items.len());
-        for (i, it) in items.iter().enumerate() {
-            match it.as_str() {
-                Some(s)
-                    if !s.is_empty()
-                        && s.len() <= 32
-                        && s.bytes().all(|b| b.is_ascii_alphabetic()) =>
-                {
-                    ms.push(s.to_ascii_uppercase());
-                }
-                _ => return Err(o.error_at("methods", i, "must be an HTTP method name")),
-            }
-        }
-        r.methods = ms;
-    }
-    if let Some(n) = o.int("maxRetryAfterMs", 0, MAX_TIMER_MS)? {
-        r.max_retry_after_ms = n;
-    }
-    if let Some(x) = o.num("budgetRatio", 0.0, 10.0)? {
-        r.budget_ratio = x;
-    }
-    if let Some(n) = o.int("budgetMinPerSec", 0, 1000)? {
-        r.budget_min_per_sec = n as u32;
-    }
-    Ok(r)
-}
-
-fn breaker_spec(o: &Obj<'_>, base: BreakerSpec) -> Result<BreakerSpec, GuardError> {
-    Ok(BreakerSpec {
-        failure_threshold: o
-            .int("failureThreshold", 1, 1000)?
-            .map_or(base.failure_threshold, |n| n as u32),
-        reset_timeout_ms: o
-            .int("resetTimeoutMs", 1, MAX_TIMER_MS)?
+    BreakerSpec {
+        failure_threshold: f
+            .u32(&key("failureThreshold"), instance)
+            .unwrap_or(base.failure_threshold),
+        reset_timeout_ms: f
+            .u64(&key("resetTimeoutMs"), instance)
             .unwrap_or(base.reset_timeout_ms),
-        half_open_probes: o
-            .int("halfOpenProbes", 1, 100)?
-            .map_or(base.half_open_probes, |n| n as u32),
-    })
-}
-
-fn breaker_config(
-    o: Option<Obj<'_>>,
-) -> Result<(BreakerSpec, Vec<(String, BreakerSpec)>), GuardError> {
-    let mut spec = BreakerSpec {
-        failure_threshold: d::BREAKER_FAILURE_THRESHOLD,
-        reset_timeout_ms: d::BREAKER_RESET_TIMEOUT_MS,
-        half_open_probes: d::BREAKER_HALF_OPEN_PROBES,
-    };
-    let mut services = Vec::new();
-    let Some(o) = o else {
-        return Ok((spec, services));
-    };
-    o.only(&[
-        "failureThreshold",
-        "resetTimeoutMs",
-        "halfOpenProbes",
-        "services",
-    ])?;
-    spec = breaker_spec(&o, spec)?;
-    if let Some(s) = o.obj("services")? {
-        if s.members().len() > d::MAX_SERVICES {
-            return Err(s.error("", "has too many services (at most 256)"));
-        }
-        for (name, _) in s.members() {
-            if name.is_empty() || name.len() > 2048 {
-                return Err(s.error(
-                    name,
-                    "must be a service name or origin of 1 to 2048 characters",
-                ));
-            }
-            let so = s
-                .obj(name)?
-                .ok_or_else(|| s.error(name, "must be an object"))?;
-            so.only(&["failureThreshold", "resetTimeoutMs", "halfOpenProbes"])?;
-            services.push((name.clone(), breaker_spec(&so, spec)?));
-        }
+        half_open_probes: f
+            .u32(&key("halfOpenProbes"), instance)
+            .unwrap_or(base.half_open_probes),
     }
-    Ok((spec, services))
-}
-
-fn heap_config(o: Option<Obj<'_>>) -> Result<HeapConfig, GuardError> {
-    let mut h = HeapConfig {
-        budget_bytes: d::HEAP_BUDGET_BYTES,
-        sample_interval_ms: d::HEAP_SAMPLE_INTERVAL_MS,
-        warning: d::HEAP_WARNING,
-        critical: d::HEAP_CRITICAL,
-        limit: d::HEAP_LIMIT,
-        hysteresis: d::HEAP_HYSTERESIS,
-        randomize: false,
-        long_task_threshold: d::LONG_TASK_THRESHOLD,
-        long_task_window_ms: d::LONG_TASK_WINDOW_MS,
-    };
-    let Some(o) = o else { return Ok(h) };
-    o.only(&[
-        "budgetBytes",
-        "sampleIntervalMs",
-        "warning",
-        "critical",
-        "limit",
-        "hysteresis",
-        "randomize",
-        "longTaskThreshold",
-        "longTaskWindowMs",
-    ])?;
-    if let Some(n) = o.int("budgetBytes", 1024, 1 << 50)? {
-        h.budget_bytes = n;
-    }
-    if let Some(n) = o.int("sampleIntervalMs", 50, MAX_TIMER_MS)? {
-        h.sample_interval_ms = n;
-    }
-    if let Some(x) = o.num("warning", 0.01, 4.0)? {
-        h.warning = x;
-    }
-    if let Some(x) = o.num("critical", 0.01, 4.0)? {
-        h.critical = x;
-    }
-    if let Some(x) = o.num("limit", 0.01, 4.0)? {
-        h.limit = x;
-    }
-    if h.critical <= h.warning {
-        return Err(o.error("critical", "must be > heap.warning"));
-    }
-    if h.limit <= h.critical {
-        return Err(o.error("limit", "must be > heap.critical"));
-    }
-    if let Some(x) = o.num("hysteresis", 0.0, 0.5)? {
-        h.hysteresis = x;
-    }
-    if let Some(b) = o.boolean("randomize")? {
-        h.randomize = b;
-    }
-    if let Some(n) = o.int("longTaskThreshold", 1, 10_000)? {
-        h.long_task_threshold = n as u32;
-    }
-    if let Some(n) = o.int("longTaskWindowMs", 100, MAX_TIMER_MS)? {
-        h.long_task_window_ms = n;
-    }
-    Ok(h)
 }
 
 /// Marker the JS driver substitutes for functions, symbols and non-finite numbers, so that a
 /// misplaced callback is reported rather than dropped by `JSON.stringify`.
 pub const UNSERIALIZABLE_MARKER: &str = "\u{0}unserializable";
 
-/// A view of one options object that knows its path, for error messages.
-struct Obj<'a> {
-    members: &'a [(String, Value)],
-    path: String,
+/// What an option may hold.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// An object with the keys listed under it.
+    Obj,
+    /// An object with free keys (category or service names) whose values match `<path>.*`.
+    Map(usize),
+    /// An integer in the inclusive range.
+    Int(u64, u64),
+    /// A number in the inclusive range.
+    Num(f64, f64),
+    /// A boolean.
+    Bool,
+    /// A string of 1..=n bytes.
+    Str(usize),
+    /// An array of HTTP statuses.
+    Statuses,
+    /// An array of method names.
+    Methods,
+    /// One of the jitter shapes.
+    Jitter,
 }
 
-impl<'a> Obj<'a> {
-    fn new(v: &'a Value, path: &str) -> Result<Obj<'a>, GuardError> {
-        match v {
-            Value::Obj(m) => Ok(Obj {
-                members: m,
-                path: path.to_owned(),
-            }),
-            _ => Err(GuardError::invalid_option(
-                if path.is_empty() { "options" } else { path },
-                "must be an object",
-            )),
-        }
-    }
+const T: u64 = MAX_TIMER_MS;
+const REQ: u64 = MAX_REQUESTS_PER_WINDOW as u64;
 
-    fn members(&self) -> &'a [(String, Value)] {
-        self.members
-    }
+/// Every option, by JS path (`*` stands for a category or service name).
+static SCHEMA: &[(&str, Kind)] = &[
+    ("rateLimit", Kind::Obj),
+    ("rateLimit.requests", Kind::Int(1, REQ)),
+    ("rateLimit.perMs", Kind::Int(1, T)),
+    ("rateLimit.burst", Kind::Int(1, REQ)),
+    ("categories", Kind::Map(MAX_CATEGORIES)),
+    ("categories.*", Kind::Obj),
+    ("categories.*.requests", Kind::Int(1, REQ)),
+    ("categories.*.perMs", Kind::Int(1, T)),
+    ("categories.*.burst", Kind::Int(1, REQ)),
+    ("categories.*.maxConcurrent", Kind::Int(1, 10_000)),
+    ("jobs", Kind::Obj),
+    ("jobs.maxConcurrent", Kind::Int(1, 10_000)),
+    ("jobs.timeoutMs", Kind::Int(1, T)),
+    ("queue", Kind::Obj),
+    ("queue.maxDepth", Kind::Int(1, MAX_QUEUE_DEPTH as u64)),
+    ("queue.timeoutMs", Kind::Int(1, T)),
+    ("retry", Kind::Obj),
+    ("retry.maxRetries", Kind::Int(0, 20)),
+    ("retry.baseDelayMs", Kind::Int(0, T)),
+    ("retry.maxDelayMs", Kind::Int(0, T)),
+    ("retry.multiplier", Kind::Num(1.0, 10.0)),
+    ("retry.jitter", Kind::Num(0.0, 1.0)),
+    ("retry.jitterKind", Kind::Jitter),
+    ("retry.statusCodes", Kind::Statuses),
+    ("retry.methods", Kind::Methods),
+    ("retry.maxRetryAfterMs", Kind::Int(0, T)),
+    ("retry.budgetRatio", Kind::Num(0.0, 10.0)),
+    ("retry.budgetMinPerSec", Kind::Int(0, 1000)),
+    ("breaker", Kind::Obj),
+    ("breaker.failureThreshold", Kind::Int(1, 1000)),
+    ("breaker.resetTimeoutMs", Kind::Int(1, T)),
+    ("breaker.halfOpenProbes", Kind::Int(1, 100)),
+    ("breaker.services", Kind::Map(d::MAX_SERVICES)),
+    ("breaker.services.*", Kind::Obj),
+    ("breaker.services.*.failureThreshold", Kind::Int(1, 1000)),
+    ("breaker.services.*.resetTimeoutMs", Kind::Int(1, T)),
+    ("breaker.services.*.halfOpenProbes", Kind::Int(1, 100)),
+    ("heap", Kind::Obj),
+    ("heap.budgetBytes", Kind::Int(1024, 1 << 50)),
+    ("heap.sampleIntervalMs", Kind::Int(50, T)),
+    ("heap.warning", Kind::Num(0.01, 4.0)),
+    ("heap.critical", Kind::Num(0.01, 4.0)),
+    ("heap.limit", Kind::Num(0.01, 4.0)),
+    ("heap.hysteresis", Kind::Num(0.0, 0.5)),
+    ("heap.randomize", Kind::Bool),
+    ("heap.longTaskThreshold", Kind::Int(1, 10_000)),
+    ("heap.longTaskWindowMs", Kind::Int(100, T)),
+    ("cache", Kind::Obj),
+    ("cache.maxBytes", Kind::Int(1, 1 << 40)),
+    ("cache.maxEntries", Kind::Int(1, 100_000)),
+    ("cache.maxStaleMs", Kind::Int(1, 1 << 53)),
+    ("report", Kind::Obj),
+    ("report.endpoint", Kind::Str(2048)),
+    ("report.allowCrossOrigin", Kind::Bool),
+    ("report.maxPerMinute", Kind::Int(1, 600)),
+    ("report.flushIntervalMs", Kind::Int(100, T)),
+    ("report.keepUrlQuery", Kind::Bool),
+];
 
-    fn join(&self, key: &str) -> String {
-        let mut p = String::with_capacity(self.path.len() + key.len() + 1);
-        p.push_str(&self.path);
-        if !self.path.is_empty() && !key.is_empty() {
-            p.push('.');
-        }
-        p.push_str(key);
-        p
-    }
+/// Checked values: (schema pattern, instance name under a map, value).
+struct Fields<'a>(Vec<(&'static str, Option<&'a str>, &'a Value)>);
 
-    fn error(&self, key: &str, reason: &'static str) -> GuardError {
-        GuardError::InvalidOption {
-            path: self.join(key),
-            reason,
-        }
-    }
-
-    fn error_at(&self, key: &str, index: usize, reason: &'static str) -> GuardError {
-        let mut p = self.join(key);
-        p.push('[');
-        let mut w = super::json::JsonWriter::new();
-        w.u64(index as u64);
-        p.push_str(&w.out);
-        p.push(']');
-        GuardError::InvalidOption { path: p, reason }
-    }
-
-    fn only(&self, allowed: &[&str]) -> Result<(), GuardError> {
-        match self
-            .members
+impl<'a> Fields<'a> {
+    fn get(&self, pattern: &str, instance: Option<&str>) -> Option<&'a Value> {
+        self.0
             .iter()
-            .find(|(k, _)| !allowed.contains(&k.as_str()))
-        {
-            Some((k, _)) => Err(self.error(k, "is not a known option")),
-            None => Ok(()),
-        }
+            .find(|(p, i, _)| *p == pattern && *i == instance)
+            .map(|(_, _, v)| *v)
     }
 
-    fn has(&self, key: &str) -> bool {
-        self.members
+    fn has_leaf(&self, prefix: &str, key: &str, instance: Option<&str>) -> bool {
+        self.0.iter().any(|(p, i, _)| {
+            *i == instance
+                && p.len() == prefix.len() + key.len()
+                && p.starts_with(prefix)
+                && p.ends_with(key)
+        })
+    }
+
+    fn num(&self, pattern: &str, instance: Option<&str>) -> Option<f64> {
+        self.get(pattern, instance).and_then(Value::as_f64)
+    }
+
+    fn u64(&self, pattern: &str, instance: Option<&str>) -> Option<u64> {
+        self.num(pattern, instance).map(|n| n as u64)
+    }
+
+    fn u32(&self, pattern: &str, instance: Option<&str>) -> Option<u32> {
+        self.num(pattern, instance).map(|n| n as u32)
+    }
+
+    fn bool(&self, pattern: &str) -> Option<bool> {
+        self.get(pattern, None).and_then(Value::as_bool)
+    }
+
+    fn str(&self, pattern: &str, instance: Option<&str>) -> Option<&'a str> {
+        self.get(pattern, instance).and_then(Value::as_str)
+    }
+
+    /// Names under a map, in the order given.
+    fn instances(&self, pattern: &str) -> Vec<&'a str> {
+        self.0
             .iter()
-            .any(|(k, v)| k == key && *v != Value::Null)
+            .filter(|(p, _, _)| *p == pattern)
+            .filter_map(|(_, i, _)| *i)
+            .collect()
     }
+}
 
-    /// The value of `key`; `null` counts as absent except that the marker reports itself.
-    fn get(&self, key: &str) -> Result<Option<&'a Value>, GuardError> {
-        match self
-            .members
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
-        {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Str(s)) if s == UNSERIALIZABLE_MARKER => Err(self.error(
-                key,
-                "must be a plain value (not a function, symbol, NaN or Infinity)",
-            )),
-            Some(v) => Ok(Some(v)),
+fn join(a: &str, b: &str) -> String {
+    let mut p = String::with_capacity(a.len() + b.len() + 1);
+    p.push_str(a);
+    if !a.is_empty() {
+        p.push('.');
+    }
+    p.push_str(b);
+    p
+}
+
+/// Checks every member of an object against [`SCHEMA`], recursing into objects and maps.
+/// `path` is the JS path so far, `pattern` the schema path (names replaced by `*`).
+fn walk<'a>(
+    members: &'a [(String, Value)],
+    path: &str,
+    pattern: &str,
+    instance: Option<&'a str>,
+    out: &mut Fields<'a>,
+) -> Result<(), GuardError> {
+    for (key, value) in members {
+        let p = join(path, key);
+        let pat_owned = join(pattern, key);
+        let Some(&(pat, kind)) = SCHEMA.iter().find(|(s, _)| *s == pat_owned) else {
+            return Err(GuardError::InvalidOption {
+                path: p,
+                reason: "is not a known option",
+            });
+        };
+        if *value == Value::Null {
+            continue; // null, like undefined, means "the default"
         }
-    }
-
-    fn obj(&self, key: &str) -> Result<Option<Obj<'a>>, GuardError> {
-        match self.get(key)? {
-            None => Ok(None),
-            Some(v) => Obj::new(v, &self.join(key)).map(Some),
+        if value.as_str() == Some(UNSERIALIZABLE_MARKER) {
+            return Err(GuardError::InvalidOption {
+                path: p,
+                reason: "must be a plain value (not a function, symbol, NaN or Infinity)",
+            });
         }
-    }
-
-    fn int(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, GuardError> {
-        match self.get(key)? {
-            None => Ok(None),
-            Some(Value::Num(n)) if n.fract() == 0.0 && *n >= min as f64 && *n <= max as f64 => {
-                Ok(Some(*n as u64))
+        check(kind, value, &p)?;
+        out.0.push((pat, instance, value));
+        match (kind, value) {
+            (Kind::Obj, Value::Obj(m)) => walk(m, &p, pat, instance, out)?,
+            (Kind::Map(max), Value::Obj(m)) => {
+                if m.len() > max {
+                    return Err(GuardError::InvalidOption {
+                        path: p,
+                        reason: "has too many entries",
+                    });
+                }
+                let child = join(pat, "*");
+                let Some(&(child_pat, _)) = SCHEMA.iter().find(|(s, _)| *s == child) else {
+                    continue;
+                };
+                for (name, v) in m {
+                    let np = join(&p, name);
+                    if name.is_empty()
+                        || name.len() > 2048
+                        || (pat == "categories" && name.len() > 64)
+                    {
+                        return Err(GuardError::InvalidOption {
+                            path: np,
+                            reason: "must be a name of 1 to 64 characters (services: 2048)",
+                        });
+                    }
+                    let Value::Obj(inner) = v else {
+                        return Err(GuardError::InvalidOption {
+                            path: np,
+                            reason: "must be an object",
+                        });
+                    };
+                    out.0.push((child_pat, Some(name), v));
+                    walk(inner, &np, child_pat, Some(name), out)?;
+                }
             }
-            Some(Value::Num(n)) if n.fract() != 0.0 => Err(self.error(key, "must be an integer")),
-            Some(Value::Num(n)) if *n < min as f64 => Err(self.error(
-                key,
-                match min {
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Type and range of one value.
+fn check(kind: Kind, v: &Value, path: &str) -> Result<(), GuardError> {
+    let err = |reason| {
+        Err(GuardError::InvalidOption {
+            path: path.to_owned(),
+            reason,
+        })
+    };
+    let is_int = |n: f64| n == (n as i64) as f64;
+    match (kind, v) {
+        (Kind::Obj | Kind::Map(_), Value::Obj(_)) => Ok(()),
+        (Kind::Obj | Kind::Map(_), _) => err("must be an object"),
+        (Kind::Int(min, max), Value::Num(n)) => {
+            if !is_int(*n) {
+                err("must be an integer")
+            } else if *n < min as f64 {
+                err(match min {
                     0 => "must be >= 0",
                     1 => "must be >= 1",
                     _ => "is below its minimum (see the docs)",
-                },
-            )),
-            Some(Value::Num(_)) => Err(self.error(
-                key,
-                if max == MAX_TIMER_MS {
+                })
+            } else if *n > max as f64 {
+                err(if max == MAX_TIMER_MS {
                     "must be <= 2147483647 (the longest browser timer)"
                 } else {
                     "is above its maximum (see the docs)"
-                },
-            )),
-            Some(_) => Err(self.error(key, "must be a number")),
+                })
+            } else {
+                Ok(())
+            }
         }
-    }
-
-    fn num(&self, key: &str, min: f64, max: f64) -> Result<Option<f64>, GuardError> {
-        match self.get(key)? {
-            None => Ok(None),
-            Some(Value::Num(n)) if *n >= min && *n <= max => Ok(Some(*n)),
-            Some(Value::Num(_)) => Err(self.error(key, "is out of range (see the docs)")),
-            Some(_) => Err(self.error(key, "must be a number")),
+        (Kind::Num(min, max), Value::Num(n)) if *n >= min && *n <= max => Ok(()),
+        (Kind::Num(..), Value::Num(_)) => err("is out of range (see the docs)"),
+        (Kind::Int(..) | Kind::Num(..), _) => err("must be a number"),
+        (Kind::Bool, Value::Bool(_)) => Ok(()),
+        (Kind::Bool, _) => err("must be a boolean"),
+        (Kind::Str(max), Value::Str(s)) if !s.is_empty() && s.len() <= max => Ok(()),
+        (Kind::Str(_), Value::Str(_)) => err("must be a string of 1 to 2048 characters"),
+        (Kind::Jitter, Value::Str(s))
+            if matches!(s.as_str(), "proportional" | "full" | "decorrelated") =>
+        {
+            Ok(())
         }
-    }
-
-    fn string(&self, key: &str) -> Result<Option<&'a str>, GuardError> {
-        match self.get(key)? {
-            None => Ok(None),
-            Some(Value::Str(s)) => Ok(Some(s)),
-            Some(_) => Err(self.error(key, "must be a string")),
+        (Kind::Jitter, _) => err("must be 'proportional', 'full' or 'decorrelated'"),
+        (Kind::Str(_), _) => err("must be a string"),
+        (Kind::Statuses | Kind::Methods, Value::Arr(items)) => {
+            let statuses = matches!(kind, Kind::Statuses);
+            if items.len() > if statuses { 100 } else { 32 } {
+                return err("has too many items");
+            }
+            for (i, it) in items.iter().enumerate() {
+                let ok = if statuses {
+                    it.as_f64()
+                        .is_some_and(|n| is_int(n) && (100.0..=599.0).contains(&n))
+                } else {
+                    it.as_str().is_some_and(|s| {
+                        !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphabetic())
+                    })
+                };
+                if !ok {
+                    let mut p = String::from(path);
+                    p.push('[');
+                    let mut w = super::json::JsonWriter::new();
+                    w.u64(i as u64);
+                    p.push_str(&w.out);
+                    p.push(']');
+                    let reason = if statuses {
+                        "must be an HTTP status (100 to 599)"
+                    } else {
+                        "must be an HTTP method name"
+                    };
+                    return Err(GuardError::InvalidOption { path: p, reason });
+                }
+            }
+            Ok(())
         }
-    }
-
-    fn boolean(&self, key: &str) -> Result<Option<bool>, GuardError> {
-        match self.get(key)? {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(self.error(key, "must be a boolean")),
-        }
-    }
-
-    fn array(&self, key: &str, max_len: usize) -> Result<Option<&'a [Value]>, GuardError> {
-        match self.get(key)? {
-            None => Ok(None),
-            Some(Value::Arr(items)) if items.len() <= max_len => Ok(Some(items)),
-            Some(Value::Arr(_)) => Err(self.error(key, "has too many items")),
-            Some(_) => Err(self.error(key, "must be an array")),
-        }
+        (Kind::Statuses | Kind::Methods, _) => err("must be an array"),
     }
 }
 
