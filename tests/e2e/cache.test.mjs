@@ -118,6 +118,36 @@ test('a no-store response is never cached nor served stale', async () => {
   assert.equal(out.fastFail, 'ERR_CIRCUIT_OPEN');
 });
 
+test('responses are keyed by the request headers named in Vary; Vary: * is never stored', async () => {
+  const cc = 'max-age=0, stale-if-error=600';
+  await fetch(`${server.url}/api/script`, {
+    method: 'POST',
+    body: JSON.stringify({ path: '/api/vary', responses: [
+      { body: 'de', headers: { Vary: 'Accept-Language', 'Cache-Control': cc } },
+      { body: 'en', headers: { Vary: 'Accept-Language', 'Cache-Control': cc } },
+    ] }),
+  });
+  await fetch(`${server.url}/api/script`, { method: 'POST', body: JSON.stringify({ path: '/api/star', responses: [{ body: 'star', headers: { Vary: '*', 'Cache-Control': cc } }] }) });
+  const out = await page.evaluate(async () => {
+    const guard = await rg.ResourceGuard.create({ cache: {}, retry: { maxRetries: 0 } });
+    // The driver hands the cache the request's input: headers travel on a Request.
+    const req = (lang) => new Request('/api/vary', { headers: { 'Accept-Language': lang } });
+    const fresh = [await (await guard.fetch(req('de'))).text(), await (await guard.fetch(req('en'))).text()];
+    await (await guard.fetch('/api/star')).text();
+    await guard._cache.idle();
+    const entries = guard._cache.stats().entries;
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: true }) });
+    const read = async (r) => { const res = await guard.fetch(r); return `${res.status} ${await res.text()}`; };
+    const stale = { de: await read(req('de')), en: await read(req('en')), fr: (await read(req('fr'))).slice(0, 3), star: (await read('/api/star')).slice(0, 3) };
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: false }) });
+    guard.dispose();
+    return { fresh, entries, stale };
+  });
+  assert.deepEqual(out.fresh, ['de', 'en']);
+  assert.equal(out.entries, 2, 'two variants; Vary: * not stored');
+  assert.deepEqual(out.stale, { de: '200 de', en: '200 en', fr: '503', star: '503' });
+});
+
 test('500 distinct responses never push Cache Storage past maxBytes; LRU keeps the newest; a body above maxBytes is never stored', async () => {
   const out = await page.evaluate(async () => {
     const maxBytes = 200000;
