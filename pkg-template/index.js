@@ -6,6 +6,7 @@
 import init, { GuardCore } from './resource_guard.js';
 import { ResourceGuardError, isResourceGuardError, guardError, fromCore } from './errors.js';
 import { ResponseCache } from './cache.js';
+import { Uploader } from './uploader.js';
 
 export { ResourceGuardError, isResourceGuardError };
 
@@ -732,6 +733,9 @@ export class ResourceGuard {
         );
     }
   }
+
+  /** A durable upload queue (IndexedDB), sending through the guard. */
+  uploader(opts) { return new Uploader(this, opts); }
 
   /** Stops timers, observers and uploads and rejects pending work with ERR_DISPOSED; idempotent. */
   dispose() {

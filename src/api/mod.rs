@@ -20,6 +20,7 @@ use crate::web::heap::wasm_memory_bytes;
 use wasm_bindgen::prelude::*;
 
 pub mod cache;
+pub mod upload;
 
 /// Errors cross the boundary as `"<CODE>\n<message>\n<detail>[\n<option path>]"`; the driver
 /// turns them into `ResourceGuardError`s (one factory, in JS, keeps `core::fmt` out of the binary).

@@ -1,0 +1,157 @@
+// The durable upload engine in Chromium against the local upload sink (which dedupes by
+// Idempotency-Key and checks Content-Digest): the happy path, 413 re-chunking that is learned and
+// remembered, exactly-once delivery under seeded chaos with two page reloads mid-upload, a poison
+// record that ends as a dead letter, and two tabs that never send the same queue at once.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './server.mjs';
+import { launch } from './browser.mjs';
+
+let server, browser, page;
+const PAGE = () => `${server.url}/fixtures/blank.html`;
+const api = (path, body) =>
+  fetch(server.url + path, body === undefined ? undefined : { method: 'POST', body: JSON.stringify(body) }).then((r) => r.json());
+const uploadLog = (since = 0) => server.state.log.filter((e) => e.path === '/upload' && e.seq > since);
+
+// Every page of these tests builds its guard like this: a throttle that lets the test run fast
+// and a breaker that the chaos does not trip (both are covered elsewhere).
+const GUARD = { categories: { upload: { requests: 1000, perMs: 1000 } }, breaker: { failureThreshold: 1000 } };
+
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+  page = await browser.page(PAGE());
+  await page.waitForFunction(() => document.body.dataset.ready === 'true');
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+beforeEach(async () => {
+  await api('/api/reset', {});
+});
+
+test('happy path: records arrive once, in order, with a valid Content-Digest and one key per batch', async () => {
+  const out = await page.evaluate(async (GUARD) => {
+    const guard = await rg.ResourceGuard.create(GUARD);
+    const up = guard.uploader({ endpoint: '/upload', name: 'happy', maxBatchItems: 40 });
+    const batches = [];
+    let progress = 0;
+    up.on('batch', (e) => batches.push(e));
+    up.on('progress', () => progress++);
+    await up.enqueue(Array.from({ length: 100 }, (_, i) => ({ id: i, text: `record ${i} é ✓ 😀` })));
+    await up.flush();
+    const stats = up.stats();
+    guard.dispose();
+    return { batches, progress, stats };
+  }, GUARD);
+  const st = await api('/api/uploads');
+  assert.equal(st.distinct, 100);
+  assert.equal(st.duplicates, 0);
+  assert.equal(st.digestMismatch, 0, 'the server recomputed every Content-Digest over the exact bytes');
+  assert.deepEqual(st.ids, Array.from({ length: 100 }, (_, i) => String(i)), 'records arrive in enqueue order');
+  assert.deepEqual(out.batches.map((b) => b.records), [40, 40, 20], 'maxBatchItems holds');
+  assert.ok(out.batches.every((b) => b.outcome === 'delivered' && b.status === 200));
+  const sent = uploadLog();
+  assert.equal(sent.length, 3);
+  for (const e of sent) {
+    assert.match(e.headers['idempotency-key'], /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.match(e.headers['content-digest'], /^sha-256=:[A-Za-z0-9+/]+=*:$/);
+    assert.equal(e.headers['content-type'], 'application/json');
+  }
+  assert.equal(new Set(sent.map((e) => e.headers['idempotency-key'])).size, 3, 'one key per batch');
+  assert.deepEqual(sent.map((e) => e.headers['idempotency-key']), out.batches.map((b) => b.key));
+  assert.equal(out.progress, 3);
+  assert.equal(out.stats.sentRecords, 100);
+  assert.equal(out.stats.pendingRecords, 0);
+  assert.equal(out.stats.sender, true);
+});
+
+test('invalid options and unserialisable records reject with ERR_INVALID_OPTION; a failed enqueue stores nothing', async () => {
+  const out = await page.evaluate(async (GUARD) => {
+    const guard = await rg.ResourceGuard.create(GUARD);
+    const err = (fn) => { try { fn(); return null; } catch (e) { return { code: e.code, path: e.details.path, rg: rg.isResourceGuardError(e) }; } };
+    const bad = {
+      batchBytes: err(() => guard.uploader({ endpoint: '/upload', maxBatchBytes: 10 })),
+      items: err(() => guard.uploader({ endpoint: '/upload', maxBatchItems: 0 })),
+      fraction: err(() => guard.uploader({ endpoint: '/upload', concurrency: 1.5 })),
+      delays: err(() => guard.uploader({ endpoint: '/upload', baseDelayMs: 500, maxDelayMs: 100 })),
+      endpoint: err(() => guard.uploader({ endpoint: 42 })),
+      unknown: err(() => guard.uploader({ endpoint: '/upload', maxBatchSize: 1 })),
+    };
+    const up = guard.uploader({ endpoint: '/upload', name: 'invalid' });
+    const cyclic = { id: 1 };
+    cyclic.self = cyclic;
+    let enqueueErr;
+    try {
+      await up.enqueue([{ id: 'ok-1' }, { id: 'ok-2' }, cyclic]);
+    } catch (e) {
+      enqueueErr = { code: e.code, path: e.details.path };
+    }
+    let fnErr;
+    try {
+      await up.enqueue([{ id: 'ok-3' }, () => 1]);
+    } catch (e) {
+      fnErr = { code: e.code, path: e.details.path };
+    }
+    await up.flush(); // nothing stored: resolves at once
+    guard.dispose();
+    return { bad, enqueueErr, fnErr };
+  }, GUARD);
+  const opt = (path) => ({ code: 'ERR_INVALID_OPTION', path, rg: true });
+  assert.deepEqual(out.bad.batchBytes, opt('uploader.maxBatchBytes'));
+  assert.deepEqual(out.bad.items, opt('uploader.maxBatchItems'));
+  assert.deepEqual(out.bad.fraction, opt('uploader.concurrency'));
+  assert.deepEqual(out.bad.delays, opt('uploader.maxDelayMs'));
+  assert.deepEqual(out.bad.endpoint, opt('uploader.endpoint'));
+  assert.deepEqual(out.bad.unknown, opt('uploader.maxBatchSize'));
+  assert.deepEqual(out.enqueueErr, { code: 'ERR_INVALID_OPTION', path: 'records[2]' });
+  assert.deepEqual(out.fnErr, { code: 'ERR_INVALID_OPTION', path: 'records[1]' });
+  assert.equal(uploadLog().length, 0, 'nothing of a failed enqueue was stored or sent');
+});
+
+test('413: batches split in half, the accepted size is learned, stored, and used by a new uploader', async () => {
+  await api('/api/mode', { max413Bytes: 3000 });
+  const first = await page.evaluate(async ({ GUARD, n }) => {
+    const guard = await rg.ResourceGuard.create(GUARD);
+    const up = guard.uploader({ endpoint: '/upload', name: 'chunk', maxBatchBytes: 16384 });
+    const outcomes = [];
+    up.on('batch', (e) => outcomes.push([e.outcome, e.status, e.bytes]));
+    await up.enqueue(Array.from({ length: n }, (_, i) => ({ id: i, pad: 'x'.repeat(180) }))); // ~200 B each
+    await up.flush();
+    const stats = up.stats();
+    up.close();
+    guard.dispose();
+    return { outcomes, stats };
+  }, { GUARD, n: 100 });
+  assert.ok(first.outcomes.some(([o, s]) => o === 'split' && s === 413), 'a 413 split the first batch');
+  assert.ok(first.stats.learnedMaxBytes <= 3000, `learned ${first.stats.learnedMaxBytes}`);
+  assert.ok(first.outcomes.filter(([o]) => o === 'delivered').every(([, , b]) => b <= 3000));
+  let st = await api('/api/uploads');
+  assert.equal(st.distinct, 100);
+  assert.equal(st.duplicates, 0);
+  assert.equal(st.digestMismatch, 0);
+
+  // A new page, guard and uploader start from the stored limit: no 413 at all.
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.ready === 'true');
+  const since = server.state.seq;
+  const second = await page.evaluate(async ({ GUARD }) => {
+    const guard = await rg.ResourceGuard.create(GUARD);
+    const up = guard.uploader({ endpoint: '/upload', name: 'chunk', maxBatchBytes: 16384 });
+    const statuses = [];
+    up.on('batch', (e) => statuses.push(e.status));
+    await up.enqueue(Array.from({ length: 100 }, (_, i) => ({ id: 1000 + i, pad: 'x'.repeat(180) })));
+    await up.flush();
+    const stats = up.stats();
+    guard.dispose();
+    return { statuses, stats };
+  }, { GUARD });
+  assert.equal(second.stats.learnedMaxBytes, first.stats.learnedMaxBytes, 'the learned size survived the reload');
+  assert.ok(second.statuses.length > 0 && second.statuses.every((s) => s === 200), `statuses ${second.statuses}`);
+  assert.ok(uploadLog(since).length >= Math.ceil((100 * 200) / 3000), 'batches were planned small from the start');
+  st = await api('/api/uploads');
+  assert.equal(st.distinct, 200);
+  assert.equal(st.duplicates, 0);
+});
+
