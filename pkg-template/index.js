@@ -225,10 +225,10 @@ class Call {
     const cache = g._cache;
     if (cache && this.cacheable && !this.aborted) {
       if (res && res.ok) {
-        cache.store(this.input, res); // clones synchronously; the caller gets the original
+        cache.store(this.input, res, this.init); // clones synchronously; the caller gets the original
       } else if (!res || res.status >= 500 || res.status === 429) {
         // The service cannot answer: serve the last good response, marked stale.
-        fallbackOr(g, this.input, res, err).then(this.resolve, this.reject);
+        fallbackOr(g, this.input, this.init, res, err).then(this.resolve, this.reject);
         return;
       }
     }
@@ -238,12 +238,12 @@ class Call {
 }
 
 /** Resolves with the cached response for `input` (marked stale) or settles as the failure did. */
-function fallbackOr(g, input, res, err) {
+function fallbackOr(g, input, init, res, err) {
   const original = () => {
     if (res && err === undefined) return res;
     throw err;
   };
-  return g._cache.fallback(input).then((stale) => stale || original(), original);
+  return g._cache.fallback(input, init).then((stale) => stale || original(), original);
 }
 
 /** One guarded job (`guard.run`). */
@@ -502,7 +502,7 @@ export class ResourceGuard {
       const e = coreError(core, -r);
       this._drain();
       // An open breaker fails fast without the network: the cache may still answer.
-      if (cacheable && e.code === 'ERR_CIRCUIT_OPEN') return fallbackOr(this, input, undefined, e);
+      if (cacheable && e.code === 'ERR_CIRCUIT_OPEN') return fallbackOr(this, input, platformInit, undefined, e);
       return Promise.reject(e);
     }
     const id = (r - (r % 2)) / 2;

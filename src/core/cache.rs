@@ -24,8 +24,6 @@
 //! `min(max_stale_ms, ttl_ms)`. At the limit it is expired: not served, returned for deletion.
 //! The cache is a fallback: the driver consults it only when the network path failed.
 
-use std::collections::BTreeMap;
-
 use super::config::CacheConfig;
 use super::time::Millis;
 
@@ -81,12 +79,56 @@ struct Entry {
     tick: u64,
 }
 
+#[derive(Debug, Default)]
+struct Entries(Vec<(String, Entry)>);
+
+impl Entries {
+    fn get(&self, key: &str) -> Option<&Entry> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, e)| e)
+    }
+    fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
+        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, e)| e)
+    }
+    fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.swap_remove(i).1)
+    }
+    fn insert(&mut self, key: String, e: Entry) {
+        match self.get_mut(&key) {
+            Some(old) => *old = e,
+            None => self.0.push((key, e)),
+        }
+    }
+    fn pop_oldest(&mut self) -> Option<(String, Entry)> {
+        let i = self
+            .0
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, (_, e))| e.tick)
+            .map(|(i, _)| i)?;
+        Some(self.0.swap_remove(i))
+    }
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// The fallback cache's index: LRU within `max_bytes` and `max_entries`, expiry by age.
 #[derive(Debug)]
 pub struct CacheIndex {
     cfg: CacheConfig,
-    entries: BTreeMap<String, Entry>,
-    lru: BTreeMap<u64, String>,
+    /// Entries with their last-use tick; LRU order is the tick order. A vector (the entry cap
+    /// is small) costs far less wasm than two `BTreeMap`s.
+    entries: Entries,
     tick: u64,
     bytes: u64,
 }
@@ -97,8 +139,7 @@ impl CacheIndex {
     pub fn new(cfg: CacheConfig) -> Self {
         CacheIndex {
             cfg,
-            entries: BTreeMap::new(),
-            lru: BTreeMap::new(),
+            entries: Entries::default(),
             tick: 0,
             bytes: 0,
         }
@@ -139,10 +180,8 @@ impl CacheIndex {
             self.remove(key);
             return Lookup::Expired;
         }
-        self.lru.remove(&e.tick);
         self.tick = self.tick.saturating_add(1);
         let tick = self.tick;
-        self.lru.insert(tick, key.to_owned());
         if let Some(entry) = self.entries.get_mut(key) {
             entry.tick = tick;
             entry.last_used = now.max(entry.last_used);
@@ -153,7 +192,6 @@ impl CacheIndex {
     /// Drops `key` from the index (the driver deletes the body itself).
     pub fn remove(&mut self, key: &str) {
         if let Some(e) = self.entries.remove(key) {
-            self.lru.remove(&e.tick);
             self.bytes = self.bytes.saturating_sub(e.bytes);
         }
     }
@@ -162,7 +200,6 @@ impl CacheIndex {
     pub fn clear(&mut self) -> (usize, u64) {
         let freed = (self.entries.len(), self.bytes);
         self.entries.clear();
-        self.lru.clear();
         self.bytes = 0;
         freed
     }
@@ -171,6 +208,7 @@ impl CacheIndex {
     pub fn expire(&mut self, now: Millis) -> Vec<String> {
         let dead: Vec<String> = self
             .entries
+            .0
             .iter()
             .filter(|(_, e)| now.since(e.stored_at) >= self.limit_ms(e))
             .map(|(k, _)| k.clone())
@@ -202,16 +240,15 @@ impl CacheIndex {
     /// Every entry, least recently used first: what the driver persists.
     #[must_use]
     pub fn entries(&self) -> Vec<CacheEntryMeta> {
-        self.lru
-            .values()
-            .filter_map(|k| {
-                self.entries.get(k).map(|e| CacheEntryMeta {
-                    key: k.clone(),
-                    bytes: e.bytes,
-                    stored_at: e.stored_at,
-                    last_used: e.last_used,
-                    ttl_ms: e.ttl_ms,
-                })
+        let mut all: Vec<&(String, Entry)> = self.entries.0.iter().collect();
+        all.sort_by_key(|(_, e)| e.tick);
+        all.into_iter()
+            .map(|(k, e)| CacheEntryMeta {
+                key: k.clone(),
+                bytes: e.bytes,
+                stored_at: e.stored_at,
+                last_used: e.last_used,
+                ttl_ms: e.ttl_ms,
             })
             .collect()
     }
@@ -275,16 +312,13 @@ impl CacheIndex {
         while self.bytes.saturating_add(m.bytes) > self.cfg.max_bytes
             || self.entries.len() >= self.cfg.max_entries as usize
         {
-            let Some((_, oldest)) = self.lru.pop_first() else {
+            let Some((oldest, e)) = self.entries.pop_oldest() else {
                 break;
             };
-            if let Some(e) = self.entries.remove(&oldest) {
-                self.bytes = self.bytes.saturating_sub(e.bytes);
-            }
+            self.bytes = self.bytes.saturating_sub(e.bytes);
             evict.push(oldest);
         }
         self.tick = self.tick.saturating_add(1);
-        self.lru.insert(self.tick, m.key.clone());
         self.bytes = self.bytes.saturating_add(m.bytes);
         self.entries.insert(
             m.key,
