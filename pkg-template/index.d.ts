@@ -228,6 +228,97 @@ export interface GuardEvents {
   report: ReportEvent;
   cleanupError: CleanupErrorEvent;
   fallback: FallbackEvent;
+  deadLetter: DeadLetterEvent;
+}
+
+/** Options of `guard.uploader()`. Its requests use the category 'upload' (`categories.upload`). */
+export interface UploaderOptions {
+  /** Where batches are POSTed (`{"records":[...]}` with Idempotency-Key and Content-Digest). */
+  endpoint: string | URL;
+  /** The queue's name: its IndexedDB database and Web Lock; tabs with the same name share it. @default 'default' */
+  name?: string;
+  /** Largest request body in bytes, 64 to 1073741824 (a 413 teaches a smaller one, remembered per endpoint). @default 262144 */
+  maxBatchBytes?: number;
+  /** Most records per batch, 1 to 100000. @default 500 */
+  maxBatchItems?: number;
+  /** Batches in flight at once, 1 to 64. @default 2 */
+  concurrency?: number;
+  /** Sends per batch before it becomes a dead letter, 1 to 1000. @default 8 */
+  maxAttempts?: number;
+  /** How long a batch in flight stays leased, ms. @default 60000 */
+  leaseMs?: number;
+  /** First retry backoff, ms. @default 1000 */
+  baseDelayMs?: number;
+  /** Longest retry backoff, ms (>= baseDelayMs). @default 30000 */
+  maxDelayMs?: number;
+  /** Proportional backoff jitter, 0 to 1. @default 0.25 */
+  jitter?: number;
+  /** Dead letters kept; the oldest are dropped beyond it (counted in `stats().deadLettersDropped`). @default 10000 */
+  maxDeadLetters?: number;
+}
+
+/** `up.stats()`: this tab's planner (zeros in a tab that is not the sender) and its pauses. */
+export interface UploadStats {
+  pendingRecords: number;
+  inFlightBatches: number;
+  inFlightRecords: number;
+  sentRecords: number;
+  deadLetteredRecords: number;
+  attempts: number;
+  bytesSent: number;
+  /** The body limit batches are planned against (min of maxBatchBytes and the learned limit). */
+  maxBatchBytes: number;
+  /** Learned from 413 answers for this endpoint; null until one was seen. */
+  learnedMaxBytes: number | null;
+  /** This tab holds the queue's Web Lock and sends it. */
+  sender: boolean;
+  /** Paused: offline (from 'offline' events or repeated network failures). */
+  offline: boolean;
+  /** Paused: the heap guard is at its 'limit' level. */
+  heapLimit: boolean;
+  deadLettersDropped: number;
+}
+
+/** A record the uploader gave up on. */
+export interface DeadLetter {
+  /** Pass to retryDeadLetters / discardDeadLetters. */
+  id: number;
+  record: unknown;
+  code: 'ERR_PAYLOAD_TOO_LARGE' | 'ERR_RETRIES_EXHAUSTED';
+  /** Last HTTP status (0: network error). */
+  status: number;
+  /** ms since the epoch */
+  at: number;
+}
+
+/** `deadLetter` event, on the uploader and on the guard. */
+export interface DeadLetterEvent { uploader: string; count: number; code: DeadLetter['code']; status: number }
+/** `batch` event: one send ended. `outcome` 'retry' carries `retryInMs`. */
+export interface UploadBatchEvent { key: string; records: number; bytes: number; attempts: number; status: number; outcome: 'delivered' | 'retry' | 'split' | 'deadLetter'; retryInMs?: number }
+/** `progress` event, after records were delivered or dead-lettered. */
+export interface UploadProgressEvent { sentRecords: number; pendingRecords: number; inFlightRecords: number; deadLetteredRecords: number }
+
+export interface UploaderEvents {
+  progress: UploadProgressEvent;
+  batch: UploadBatchEvent;
+  deadLetter: DeadLetterEvent;
+}
+
+/** A durable upload queue in IndexedDB; one tab of the origin sends it at a time. */
+export interface Uploader {
+  /** Resolves once the records are durably stored (all or none); ERR_INVALID_OPTION (`details.path` `records[i]`) for a record JSON cannot represent. */
+  enqueue(records: unknown[]): Promise<void>;
+  /** Resolves when nothing is left to send (dead letters aside), whichever tab sends. */
+  flush(): Promise<void>;
+  stats(): UploadStats;
+  on<E extends keyof UploaderEvents>(event: E, listener: (event: UploaderEvents[E]) => void): () => void;
+  deadLetters(): Promise<DeadLetter[]>;
+  /** Moves dead letters (all, or those ids) back into the queue; resolves with how many. */
+  retryDeadLetters(ids?: number[]): Promise<number>;
+  /** Deletes dead letters (all, or those ids); resolves with how many. */
+  discardDeadLetters(ids?: number[]): Promise<number>;
+  /** Stops sending from this tab (another tab may take over); stored records stay. Also done by guard.dispose(). */
+  close(): void;
 }
 
 export type ErrorCode =
@@ -272,6 +363,8 @@ export class ResourceGuard {
   /** Runs `fn` each time `level` is entered. @default level 'critical' */
   onCleanup(fn: (info: { level: HeapLevel }) => void | Promise<void>, opts?: { level?: Exclude<HeapLevel, 'normal'> }): () => void;
   sampleHeap(): Promise<HeapReading>;
+  /** A durable upload queue (IndexedDB), sending through the guard. Throws ERR_INVALID_OPTION (`details.path` like `uploader.maxBatchBytes`). */
+  uploader(opts: UploaderOptions): Uploader;
   /** Stops timers, observers and uploads; pending work rejects with ERR_DISPOSED. Idempotent. */
   dispose(): void;
 }
