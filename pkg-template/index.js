@@ -142,7 +142,8 @@ class Call {
     }
     let p;
     try {
-      p = this.g._transport(this.input, init);
+      // A Request's body can be read once: every attempt sends a clone, the original stays intact.
+      p = this.g._transport(this.input instanceof Request ? this.input.clone() : this.input, init);
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -513,6 +514,8 @@ export class ResourceGuard {
       this._calls.set(id, call);
       if (r % 2 === 1) {
         call.go();
+        // fetch has been called: its rate-limit stamp moves to now (see the core's stampStarts).
+        core.stampStarts();
         if (this._out.length) this._drain();
       } else {
         this._drain();

@@ -533,3 +533,39 @@ proptest! {
         prop_assert!(!snap.contains("\"inFlight\":1") && !snap.contains("\"inFlight\":2") && !snap.contains("\"inFlight\":3"), "{}", snap);
     }
 }
+
+#[test]
+fn a_network_failure_whose_backoff_would_pass_the_deadline_is_a_deadline_timeout() {
+    let clock = ManualClock::new(0);
+    let mut e = engine(r#"{"retry":{"baseDelayMs":500,"jitter":0}}"#);
+    let a = e
+        .submit(
+            clock.now(),
+            &Submit {
+                deadline_ms: Some(400),
+                ..get(0)
+            },
+        )
+        .unwrap();
+    clock.set(100);
+    assert_eq!(
+        e.on_network_error(clock.now(), 0, a.id, false),
+        Verdict::Fail(GuardError::Timeout {
+            kind: TimeoutKind::Deadline
+        })
+    );
+    // With a status, the last response is delivered instead.
+    let b = e
+        .submit(
+            clock.now(),
+            &Submit {
+                deadline_ms: Some(400),
+                ..get(0)
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        e.on_status(clock.now(), 0, b.id, 503, None, None),
+        Verdict::Deliver
+    );
+}

@@ -723,6 +723,7 @@ impl<R: Rng> Engine<R> {
                 s.refs += 1;
             }
             if self.dispatch(id, now) {
+                self.unstamped = Some(self.unstamped.map_or(now, |u: Millis| u.min(now)));
                 return Ok(Admitted { id, started: true });
             }
             // The breaker refused at dispatch (half-open probes taken): it has been failed.
@@ -1264,11 +1265,18 @@ impl<R: Rng> Engine<R> {
                         c.completed += 1;
                         Verdict::Deliver
                     }
+                    GiveUp::PastDeadline => {
+                        c.failed += 1;
+                        c.timed_out += 1;
+                        Verdict::Fail(GuardError::Timeout {
+                            kind: TimeoutKind::Deadline,
+                        })
+                    }
                     GiveUp::MethodNotSafe | GiveUp::NotRetryable => {
                         c.failed += 1;
                         Verdict::Rethrow
                     }
-                    _ if status == 1 && retries == 0 => {
+                    _ if status == 1 => {
                         c.failed += 1;
                         c.timed_out += 1;
                         Verdict::Fail(GuardError::Timeout {

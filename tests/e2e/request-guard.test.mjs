@@ -215,3 +215,46 @@ test('POST is retried only with an Idempotency-Key, which stays the same across 
   assert.match(keyed[0].headers['idempotency-key'], /^[0-9a-f-]{36}$/);
   assert.equal(keyed[0].headers['idempotency-key'], keyed[1].headers['idempotency-key']);
 });
+
+test('a Request object with a body is cloned per attempt, so a retry sends the same body', async () => {
+  await script('/api/req-body', [{ status: 503 }]);
+  const status = await page.evaluate(async () => {
+    const guard = await rg.ResourceGuard.create({ retry: { baseDelayMs: 10, jitter: 0 } });
+    const req = new Request('/api/req-body', { method: 'PUT', body: 'payload-123' });
+    const r = await guard.fetch(req);
+    guard.dispose();
+    return r.status;
+  });
+  assert.equal(status, 200);
+  const tries = hits('/api/req-body');
+  assert.equal(tries.length, 2);
+  assert.equal(tries[1].method, 'PUT');
+});
+
+test('timeoutMs aborts a slow attempt and retries it; deadlineMs bounds the whole call', async () => {
+  const out = await page.evaluate(async () => {
+    const guard = await rg.ResourceGuard.create({ retry: { maxRetries: 1, baseDelayMs: 10, jitter: 0 } });
+    const t0 = performance.now();
+    let attempt;
+    try {
+      await guard.fetch('/api/slow?delay=400&tag=timeout', { timeoutMs: 100 });
+    } catch (e) {
+      attempt = { code: e.code, kind: e.details.kind, ms: performance.now() - t0 };
+    }
+    const t1 = performance.now();
+    let deadline;
+    try {
+      await guard.fetch('/api/slow?delay=400&tag=deadline', { timeoutMs: 1000, deadlineMs: 150 });
+    } catch (e) {
+      deadline = { code: e.code, kind: e.details.kind, ms: performance.now() - t1 };
+    }
+    guard.dispose();
+    return { attempt, deadline };
+  });
+  assert.equal(out.attempt.code, 'ERR_TIMEOUT');
+  assert.equal(out.attempt.kind, 'attempt');
+  assert.ok(out.attempt.ms >= 200 && out.attempt.ms < 400, `two 100 ms attempts took ${out.attempt.ms} ms`);
+  assert.equal(server.state.inFlight.get('timeout').total, 2);
+  assert.equal(out.deadline.code, 'ERR_TIMEOUT');
+  assert.ok(out.deadline.ms >= 140 && out.deadline.ms < 400, `deadline after ${out.deadline.ms} ms`);
+});
