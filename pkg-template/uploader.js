@@ -13,7 +13,7 @@ const KNOWN = new Set(['endpoint', 'name', 'maxDeadLetters', ...NUMERIC]);
 const CODES = { 6: 'ERR_RETRIES_EXHAUSTED', 8: 'ERR_PAYLOAD_TOO_LARGE' };
 const MAX_TIMER = 2147483647;
 const SLICE_MS = 8; // longest stretch of main-thread work between yields during enqueue
-const IDB_SLICE = 256; // IndexedDB requests issued per event-loop task
+const IDB_SLICE = 100; // IndexedDB requests issued per event-loop task
 const BODY_CAP = 8192;
 const PROBE_MS = 5000; // offline learned from failures: try again this often
 const OFFLINE_AFTER = 5; // consecutive network failures that mean "offline"
@@ -163,7 +163,9 @@ export class Uploader {
     this._unsubHeap = guard.on('heap', (e) => this._setHeap(e.level === 'limit'));
     if (typeof BroadcastChannel === 'function') {
       this._bc = new BroadcastChannel(DB_PREFIX + name);
-      this._bc.onmessage = () => {
+      // 1: records enqueued, 2: progress, 3: dead letters retried (in another tab).
+      this._bc.onmessage = (e) => {
+        if (e.data === 3) this._core?.forgetRefusals();
         this._rescan();
         this._notify();
       };
@@ -220,15 +222,17 @@ export class Uploader {
       const ls = tx.objectStore('lens');
       let i = 0;
       const slice = () => {
+        const start = i;
         const end = Math.min(i + IDB_SLICE, n);
         for (; i < end; i++) {
           const len = lens[i];
           const r = rs.add(texts[i]);
           texts[i] = undefined;
-          const last = i === end - 1 && end < n;
+          // The next slice is issued when this slice's first add lands, so requests stay queued.
+          const next = i === start && end < n;
           r.onsuccess = () => {
             ls.put(len, r.result);
-            if (last) slice();
+            if (next) slice();
           };
         }
       };
@@ -660,7 +664,9 @@ export class Uploader {
     }
     await committed;
     if (requeue && n) {
-      this._bc?.postMessage(1);
+      // The endpoint may take more now: give records refused with 413 one more send alone.
+      this._core?.forgetRefusals();
+      this._bc?.postMessage(3);
       this._rescan();
     }
     return n;

@@ -213,6 +213,22 @@ fn a_lone_oversized_record_is_dead_lettered_as_payload_too_large() {
 }
 
 #[test]
+fn a_retried_dead_letter_is_sent_alone_once_more_after_forget_refusals() {
+    let clock = ManualClock::new(0);
+    let mut up = UploadPlanner::new(cfg(), None);
+    up.add(1, 500);
+    let log = drive(&mut up, &clock, accept_up_to(300));
+    assert_eq!(log.dead, vec![(vec![1], ErrorCode::PayloadTooLarge, 413)]);
+    // The endpoint now takes it; the driver puts the dead letter back (a new id) and forgets.
+    up.forget_refusals();
+    up.add(2, 500);
+    let log = drive(&mut up, &clock, accept_up_to(1000));
+    assert_eq!(sizes(&log), vec![1]);
+    assert_eq!(log.delivered, vec![2]);
+    assert!(log.dead.is_empty());
+}
+
+#[test]
 fn a_409_is_retried_later_with_the_same_key() {
     let clock = ManualClock::new(0);
     let mut up = UploadPlanner::new(cfg(), None);

@@ -320,6 +320,13 @@ impl JsUploadCore {
         self.planner.set_paused(r, on);
     }
 
+    /// Dead letters are being retried: a record as large as a body refused with 413 is sent
+    /// alone once more instead of dead-lettered unsent.
+    #[wasm_bindgen(js_name = forgetRefusals)]
+    pub fn forget_refusals(&mut self) {
+        self.planner.forget_refusals();
+    }
+
     /// Counters as JSON: pendingRecords, inFlightBatches, inFlightRecords, sentRecords,
     /// deadLetteredRecords, attempts, bytesSent, maxBatchBytes (effective), learnedMaxBytes.
     pub fn stats(&self) -> String {

@@ -488,6 +488,13 @@ impl UploadPlanner {
         }
     }
 
+    /// Forgets the smallest body refused with 413, so a record at least that large is sent alone
+    /// once more instead of dead-lettered unsent (the driver calls it when dead letters are
+    /// retried: the endpoint may take more now). The learned limit stays.
+    pub fn forget_refusals(&mut self) {
+        self.rejected_min = None;
+    }
+
     /// The learned body limit (bytes) to persist per endpoint; `None` until a 413 was seen.
     #[must_use]
     pub fn learned_max_bytes(&self) -> Option<u64> {

@@ -167,16 +167,17 @@ async function until(cond, what, ms = 30000) {
 }
 const distinct = () => server.state.uploads.records.size;
 
-/** Creates a guard and an uploader on `p` and starts flush() without waiting for it. */
+/** Creates a guard and an uploader on `p` (window.guard, window.up, window.batches). */
 const startUploader = (p, opts, guard = GUARD) =>
   p.evaluate(async ({ opts, guard }) => {
     const g = await rg.ResourceGuard.create(guard);
     window.guard = g;
     window.up = g.uploader(opts);
-    window.batches = [];
-    up.on('batch', (e) => batches.push({ ...e, t: Date.now() }));
-    window.flushed = up.flush().then(() => 'drained', (e) => e.code);
+    const list = (window.batches = []);
+    up.on('batch', (e) => list.push({ ...e, t: Date.now() }));
   }, { opts, guard });
+/** Starts up.flush() without waiting for it (window.flushed). */
+const startFlush = (p) => p.evaluate(() => { window.flushed = up.flush().then(() => 'drained', (e) => e.code); });
 
 test('chaos: 2,000 records through 503/429/413/drops and two reloads arrive exactly once; the poison record is a dead letter', async () => {
   await api('/api/mode', { max413Bytes: 8000, chaos: 0.4, seed: 20240611 });
@@ -199,12 +200,14 @@ test('chaos: 2,000 records through 503/429/413/drops and two reloads arrive exac
   await page.reload();
   await page.waitForFunction(() => document.body.dataset.ready === 'true');
   await startUploader(page, OPTS);
+  await startFlush(page);
   await until(() => distinct() >= 1200, '1200 records');
   const atSecond = distinct();
   seen.push(...(await page.evaluate(() => batches)));
   await page.reload();
   await page.waitForFunction(() => document.body.dataset.ready === 'true');
   await startUploader(page, OPTS);
+  await startFlush(page);
   const out = await page.evaluate(async () => {
     const result = await flushed;
     const dead = await up.deadLetters();
@@ -250,6 +253,7 @@ test('two tabs with the same queue: only the lock holder sends, the other enqueu
   await startUploader(b, OPTS, SLOW);
   const enqueue = (p, from) => p.evaluate((from) => up.enqueue(Array.from({ length: 1000 }, (_, i) => ({ id: from + i }))), from);
   await Promise.all([enqueue(a, 0), enqueue(b, 1000)]);
+  await startFlush(b);
   await until(() => distinct() >= 300, '300 records');
   const before = await b.evaluate(async () => ({ sender: up.stats().sender, sends: batches.length, locks: await navigator.locks.query() }));
   const closedAt = Date.now();
@@ -258,9 +262,10 @@ test('two tabs with the same queue: only the lock holder sends, the other enqueu
   const out = await b.evaluate(async () => {
     const result = await flushed;
     const stats = up.stats();
+    guard.dispose();
     return { result, stats, batches };
   });
-  page = await browser.page(); // for later tests
+  page = b; // for later tests
   assert.equal(before.sender, false, 'tab B waited while A held the queue');
   assert.equal(before.sends, 0, 'tab B sent nothing while A was open');
   assert.deepEqual(before.locks.held.map((l) => l.name), ['resource-guard-upload:tabs']);
@@ -274,4 +279,103 @@ test('two tabs with the same queue: only the lock holder sends, the other enqueu
   assert.equal(st.distinct, 2000, 'records enqueued in both tabs arrived');
   assert.equal(st.duplicates, 0, 'and none twice, across the takeover');
   assert.equal(st.digestMismatch, 0);
+});
+
+test('enqueueing 10,000 records causes no long task and resolves once they are stored', async () => {
+  const out = await page.evaluate(async (GUARD) => {
+    const guard = await rg.ResourceGuard.create(GUARD);
+    const records = Array.from({ length: 10000 }, (_, i) => ({ id: i, user: `u${i % 97}`, tags: ['a', 'b', 'c'], payload: { x: i * 1.5, text: 'lorem ipsum '.repeat(12) } }));
+    // A closed uploader refuses.
+    const closed = guard.uploader({ endpoint: '/upload', name: 'bulk' });
+    closed.close();
+    let closedCode;
+    try { await closed.enqueue(records.slice(0, 1)); } catch (e) { closedCode = e.code; }
+    await new Promise((r) => setTimeout(r, 50));
+    const long = [];
+    const obs = new PerformanceObserver((l) => long.push(...l.getEntries().map((e) => [e.startTime, e.duration])));
+    obs.observe({ type: 'longtask' });
+    const t0 = performance.now();
+    const up = guard.uploader({ endpoint: '/upload', name: 'bulk' });
+    await up.enqueue(records); // and it starts sending meanwhile
+    const t1 = performance.now();
+    await new Promise((r) => setTimeout(r, 100)); // let the observer deliver the last entries
+    obs.disconnect();
+    guard.dispose();
+    // Only tasks that started while enqueue ran (a garbage collection afterwards is not its doing).
+    return { long: long.filter(([t]) => t >= t0 && t < t1).map(([, d]) => Math.round(d)), ms: t1 - t0, closedCode };
+  }, GUARD);
+  assert.equal(out.closedCode, 'ERR_DISPOSED');
+  assert.deepEqual(out.long, [], `long tasks during enqueue: ${out.long}`);
+  console.log(`# enqueue of 10,000 records: ${Math.round(out.ms)} ms, no long task`);
+});
+
+test('dead letters: reported (uploader event, guard event, breach report), bounded, retried and discarded', async () => {
+  await api('/api/mode', { max413Bytes: 2000 });
+  const out = await page.evaluate(async (GUARD) => {
+    const guard = await rg.ResourceGuard.create({ ...GUARD, report: { endpoint: '/reports', flushIntervalMs: 100 } });
+    const up = guard.uploader({ endpoint: '/upload', name: 'dead', maxDeadLetters: 2 });
+    const upEvents = [], guardEvents = [];
+    up.on('deadLetter', (e) => upEvents.push(e));
+    guard.on('deadLetter', (e) => guardEvents.push(e));
+    const big = (id) => ({ id, pad: 'X'.repeat(3000) });
+    await up.enqueue([{ id: 'ok-1' }, big('p1'), { id: 'ok-2' }, big('p2'), big('p3')]);
+    await up.flush();
+    const dead = await up.deadLetters();
+    const stats = up.stats();
+    await new Promise((r) => setTimeout(r, 300)); // the reporter's flush interval
+    // The endpoint now takes them: retry one, discard the other.
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ max413Bytes: 0 }) });
+    const retried = await up.retryDeadLetters([dead[1].id]);
+    await up.flush();
+    const discarded = await up.discardDeadLetters();
+    const left = await up.deadLetters();
+    guard.dispose();
+    return { dead, stats, upEvents, guardEvents, retried, discarded, left };
+  }, GUARD);
+  assert.equal(out.dead.length, 2, 'the oldest of three was dropped (maxDeadLetters: 2)');
+  for (const d of out.dead) {
+    assert.match(d.record.id, /^p[123]$/);
+    assert.equal(d.code, 'ERR_PAYLOAD_TOO_LARGE');
+    assert.equal(d.status, 413);
+  }
+  assert.equal(out.stats.deadLettersDropped, 1);
+  assert.equal(out.stats.deadLetteredRecords, 3);
+  assert.equal(out.upEvents.length, 3, JSON.stringify(out.upEvents));
+  assert.deepEqual(out.upEvents[0], { uploader: 'dead', count: 1, code: 'ERR_PAYLOAD_TOO_LARGE', status: 413 });
+  assert.deepEqual(out.guardEvents, out.upEvents);
+  const reports = server.state.reports.flatMap((r) => r.items).filter((i) => i.type === 'resource-guard-dead-letter');
+  assert.ok(reports.length >= 1, 'a dead-letter breach report reached the report endpoint');
+  assert.equal(reports[0].body.uploader, 'dead');
+  assert.equal(out.retried, 1);
+  assert.equal(out.discarded, 1);
+  assert.deepEqual(out.left, []);
+  const st = await api('/api/uploads');
+  assert.deepEqual(st.ids.sort(), ['ok-1', 'ok-2', out.dead[1].record.id].sort(), 'the retried dead letter was delivered');
+});
+
+test('offline pauses the queue (no request is even attempted) and online resumes it by itself', async () => {
+  const since = server.state.seq;
+  await startUploader(page, { endpoint: '/upload', name: 'offline' });
+  await page.waitForFunction(() => up.stats().sender);
+  await browser.context.setOffline(true);
+  await page.waitForFunction(() => up.stats().offline);
+  await page.evaluate(() => up.enqueue(Array.from({ length: 50 }, (_, i) => ({ id: i }))));
+  await startFlush(page);
+  const whileOffline = await page.evaluate(async () => {
+    await new Promise((r) => setTimeout(r, 200));
+    return { sends: batches.length, stats: up.stats() };
+  });
+  await browser.context.setOffline(false);
+  const out = await page.evaluate(async () => {
+    const result = await flushed;
+    const stats = up.stats();
+    guard.dispose();
+    return { result, stats };
+  });
+  assert.equal(whileOffline.sends, 0, 'nothing was sent while offline');
+  assert.equal(whileOffline.stats.pendingRecords, 50);
+  assert.equal(out.result, 'drained');
+  assert.equal(out.stats.offline, false);
+  assert.equal(uploadLog(since).length, 1);
+  assert.equal((await api('/api/uploads')).distinct, 50);
 });
