@@ -187,6 +187,10 @@ export interface GuardSnapshot {
   heap: HeapSnapshot | null;
   heapLevel: HeapLevel;
   reports: { sent: number; pending: number; dropped: number; deduped: number } | null;
+  /** Open upload queues by name (this tab's view). */
+  uploads: Record<string, UploadStats>;
+  /** The fallback cache, when enabled. */
+  cache: { entries: number; bytes: number } | null;
 }
 
 export type HeapSource = 'measureUserAgentSpecificMemory' | 'performance.memory' | 'wasm' | 'unsupported';
@@ -227,6 +231,7 @@ export interface GuardEvents {
   heap: HeapEvent;
   report: ReportEvent;
   cleanupError: CleanupErrorEvent;
+  cacheCleared: { entries: number; bytes: number };
   fallback: FallbackEvent;
   deadLetter: DeadLetterEvent;
 }

@@ -318,6 +318,8 @@ export class ResourceGuard {
     this._disposers = [];
     /** The stale-if-error response cache (cache.js), when `options.cache` is given. */
     this._cache = undefined;
+    /** Open upload queues, for the snapshot. */
+    this._uploaders = new Set();
   }
 
   /**
@@ -564,7 +566,14 @@ export class ResourceGuard {
   /** A plain-object view of queues, limits, breakers, heap and reports. */
   snapshot() {
     if (!this._core) return { disposed: true };
-    return JSON.parse(this._core.snapshot());
+    const s = JSON.parse(this._core.snapshot());
+    s.uploads = {};
+    for (const up of this._uploaders) {
+      if (up._stopped) this._uploaders.delete(up);
+      else s.uploads[up._name] = up.stats();
+    }
+    s.cache = this._cache ? this._cache.stats() : null;
+    return s;
   }
 
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -738,7 +747,11 @@ export class ResourceGuard {
   }
 
   /** A durable upload queue (IndexedDB), sending through the guard. */
-  uploader(opts) { return new Uploader(this, opts); }
+  uploader(opts) {
+    const up = new Uploader(this, opts);
+    this._uploaders.add(up);
+    return up;
+  }
 
   /** Stops timers, observers and uploads and rejects pending work with ERR_DISPOSED; idempotent. */
   dispose() {
@@ -748,7 +761,8 @@ export class ResourceGuard {
     this._core = null;
     clearTimeout(this._timer);
     clearTimeout(this._heapTimer);
-    for (const d of this._disposers) d();
+    for (const d of [...this._disposers]) d();
+    this._cache?.dispose();
     core.dispose();
     core.free();
     // Waiting, running and backing-off work all reject; running jobs see their signal abort.
