@@ -26,7 +26,7 @@ run(join(ROOT, 'node_modules/.bin/wasm-opt'), ['-Oz', '--strip-debug', '--strip-
 
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
-for (const f of ['resource_guard.js', 'resource_guard_bg.wasm', 'resource_guard.d.ts']) cpSync(join(TMP, f), join(OUT, f));
+for (const f of ['resource_guard.js', 'resource_guard_bg.wasm', 'resource_guard.d.ts', 'snippets']) cpSync(join(TMP, f), join(OUT, f), { recursive: true });
 for (const f of readdirSync(join(ROOT, 'pkg-template'))) cpSync(join(ROOT, 'pkg-template', f), join(OUT, f), { recursive: true });
 
 // The glue's default init() loads `new URL('resource_guard_bg.wasm', import.meta.url)`: Vite,

@@ -51,7 +51,9 @@ fn a_queued_request_starts_exactly_when_the_window_frees_not_a_ms_earlier() {
     }
     let third = e.submit(clock.now(), &get(0)).unwrap();
     assert!(!third.started);
-    // Starts are stamped at now + 1 ms (whole-ms clock), so the window frees at 1001.
+    // The driver called fetch at 0: starts are stamped at now + 1 ms (whole-ms clock), so the
+    // window frees at 1001.
+    e.stamp_starts(clock.now());
     assert_eq!(e.next_wake(clock.now()), Some(Millis(1001)));
     clock.set(1000);
     e.poll(clock.now());
@@ -90,7 +92,7 @@ fn a_burst_across_the_window_boundary_never_exceeds_the_limit() {
         );
     }
     // Ideal: 59 more at 900, the rest when the window frees (1001 for the first, 1901 for the
-    // batch of 900): the last start is at 1901.
+    // batch of 900, stamped +1 ms): the last start is at 1901, 1 ms after the ideal 1900.
     assert_eq!(*start_times.last().unwrap(), 1901);
 }
 

@@ -309,15 +309,15 @@ impl JsGuardCore {
         self.engine.verbose = on;
     }
 
-    /// Admits a request or job. Returns `id * 2 + 1` when it may start now, `id * 2` when it
-    /// waits (a start output follows), or `-code` on refusal (`lastError` has the rest).
+    /// Admits a request or job. `flags` bit 0: retry-safe (the driver checked `retry.methods` and
+    /// the Idempotency-Key; jobs pass 0). Returns `id * 2 + 1` when it may start now, `id * 2`
+    /// when it waits (a start output follows), or `-code` on refusal (`lastError` has the rest).
     pub fn submit(
         &mut self,
         category: u32,
         priority: u32,
         service: &str,
-        method: &str,
-        has_key: bool,
+        flags: u32,
         deadline_ms: f64,
         queue_timeout_ms: f64,
     ) -> f64 {
@@ -326,8 +326,9 @@ impl JsGuardCore {
             category: category.min(u32::from(u16::MAX)) as u16,
             priority: Priority::from_u8(priority.min(255) as u8),
             service,
-            method,
-            has_idempotency_key: has_key,
+            method: "",
+            has_idempotency_key: false,
+            retry_safe: Some(flags & 1 == 1),
             deadline_ms: opt_ms(deadline_ms),
             queue_timeout_ms: opt_ms(queue_timeout_ms),
         };
@@ -362,9 +363,15 @@ impl JsGuardCore {
     ) -> f64 {
         let now = self.now();
         let hint = body.as_deref().map(parse_error_body);
+        // The wall clock only matters for an HTTP-date hint; a success does not pay for it.
+        let wall = if status >= 400 || retry_after.is_some() {
+            wall_ms()
+        } else {
+            0
+        };
         let v = self.engine.on_status(
             now,
-            wall_ms(),
+            wall,
             id,
             status.min(999) as u16,
             retry_after.as_deref(),

@@ -15,7 +15,8 @@
 //! let b = engine.submit(Millis(0), &Submit::request(api, Priority::Normal, "https://x", "GET")).unwrap();
 //! assert!(!b.started);                                   // the second waits for the window
 //! assert_eq!(engine.on_status(Millis(5), 0, a.id, 200, None, None), Verdict::Deliver);
-//! // Starts are stamped 1 ms late (whole-ms clock; the fetch follows the decision).
+//! // Starts are stamped 1 ms late (whole-ms clock), then when the driver has called fetch.
+//! engine.stamp_starts(Millis(0));
 //! assert_eq!(engine.next_wake(Millis(5)), Some(Millis(1001)));
 //! engine.poll(Millis(1001));
 //! assert_eq!(engine.take_outputs().len(), 1);            // b starts exactly at the window edge
@@ -109,6 +110,9 @@ pub struct Submit<'a> {
     pub method: &'a str,
     /// The request carries an `Idempotency-Key` (makes POST/PATCH retryable).
     pub has_idempotency_key: bool,
+    /// Retry safety already decided by the caller (the driver checks the method list itself, so
+    /// the hot path passes no method string); `None`: decide from `method`.
+    pub retry_safe: Option<bool>,
     /// Whole-call deadline from now, ms.
     pub deadline_ms: Option<u64>,
     /// Longest wait in the queue, ms (default `queue.timeoutMs`).
@@ -125,6 +129,7 @@ impl<'a> Submit<'a> {
             service,
             method,
             has_idempotency_key: false,
+            retry_safe: None,
             deadline_ms: None,
             queue_timeout_ms: None,
         }
@@ -313,6 +318,8 @@ struct Category {
     queued: [u32; 4],
     blocked_until: Option<Millis>,
     counters: Counters,
+    /// Starts not yet confirmed by the driver (see [`Engine::stamp_starts`]).
+    unstamped: u32,
 }
 
 #[derive(Debug)]
@@ -343,8 +350,8 @@ pub struct Engine<R: Rng> {
     reporter: Option<Reporter>,
     /// Emit informational outputs (throttle, retry, ...) only when someone listens.
     pub verbose: bool,
-    /// Earliest pump time whose starts the driver has not confirmed yet.
-    unstamped: Option<Millis>,
+    /// Whether some category has starts the driver has not confirmed yet.
+    unstamped: bool,
     disposed: bool,
 }
 
@@ -371,6 +378,7 @@ impl<R: Rng> Engine<R> {
                 queued: [0; 4],
                 blocked_until: None,
                 counters: Counters::default(),
+                unstamped: 0,
             })
             .collect();
         let heap = HeapGuard::new(cfg.heap);
@@ -387,7 +395,7 @@ impl<R: Rng> Engine<R> {
             heap,
             reporter: None,
             verbose: false,
-            unstamped: None,
+            unstamped: false,
             disposed: false,
         }
     }
@@ -650,6 +658,20 @@ impl<R: Rng> Engine<R> {
         });
     }
 
+    /// Whether a request may be retried: a configured method (`retry.methods`), or any method
+    /// with an `Idempotency-Key`. Jobs (no method) never are.
+    #[must_use]
+    pub fn is_retry_safe(&self, method: &str, has_idempotency_key: bool) -> bool {
+        !method.is_empty()
+            && (has_idempotency_key
+                || self
+                    .cfg
+                    .retry
+                    .methods
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(method)))
+    }
+
     /// Asks to start a request or job.
     ///
     /// A full queue: when a `low` (or otherwise lower-priority) entry is waiting, the newest of the
@@ -685,14 +707,9 @@ impl<R: Rng> Engine<R> {
                 return Err(GuardError::CircuitOpen { retry_in_ms });
             }
         }
-        let retry_safe = !req.method.is_empty()
-            && (req.has_idempotency_key
-                || self
-                    .cfg
-                    .retry
-                    .methods
-                    .iter()
-                    .any(|m| m.eq_ignore_ascii_case(req.method)));
+        let retry_safe = req
+            .retry_safe
+            .unwrap_or_else(|| self.is_retry_safe(req.method, req.has_idempotency_key));
         let queue_timeout = req.queue_timeout_ms.or(self.cfg.queue_timeout_ms);
         let ticket = Ticket {
             gen: 0,
@@ -723,7 +740,6 @@ impl<R: Rng> Engine<R> {
                 s.refs += 1;
             }
             if self.dispatch(id, now) {
-                self.unstamped = Some(self.unstamped.map_or(now, |u: Millis| u.min(now)));
                 return Ok(Admitted { id, started: true });
             }
             // The breaker refused at dispatch (half-open probes taken): it has been failed.
@@ -937,8 +953,10 @@ impl<R: Rng> Engine<R> {
         }
         let degraded = prio == Priority::Normal && self.heap.level() == HeapLevel::Limit;
         let c = &mut self.categories[cat];
-        // Stamped 1 ms late: `now` is floored to whole ms, and the fetch happens after this
-        // decision; a late stamp keeps the window rule true where the requests really start.
+        // Stamped late: `now` is floored to whole ms and the fetch happens after this decision, so
+        // the start is stamped +1 now and re-stamped by `stamp_starts` once the driver has called
+        // fetch (a pause of the page, e.g. a garbage collection, may come in between). The window
+        // rule then holds where the requests really start.
         let stamp = now.plus(1);
         if let Some(l) = c.limiter.as_mut() {
             l.record_start(stamp);
@@ -952,6 +970,10 @@ impl<R: Rng> Engine<R> {
         }
         c.in_flight += 1;
         c.counters.sent += 1;
+        if c.limiter.is_some() {
+            c.unstamped += 1;
+            self.unstamped = true;
+        }
         if let Some(t) = self.ticket_mut(id) {
             t.state = State::Running;
         }
@@ -975,7 +997,6 @@ impl<R: Rng> Engine<R> {
             }
             if self.dispatch(id, now) {
                 self.emit(Output::Start { id });
-                self.unstamped = Some(self.unstamped.map_or(now, |u: Millis| u.min(now)));
             }
         }
     }
@@ -984,15 +1005,20 @@ impl<R: Rng> Engine<R> {
     /// move to `now` (+1 ms), so a burst that took the driver a few ms to send still spaces the
     /// next window from its last real start.
     pub fn stamp_starts(&mut self, now: Millis) {
-        let Some(from) = self.unstamped.take() else {
+        if !std::mem::take(&mut self.unstamped) {
             return;
-        };
+        }
+        let to = now.plus(1);
         for c in &mut self.categories {
+            let n = std::mem::take(&mut c.unstamped) as usize;
+            if n == 0 {
+                continue;
+            }
             if let Some(l) = c.limiter.as_mut() {
-                l.restamp(from.plus(1), now.plus(1));
+                l.restamp_last(n, to);
             }
             if let Some(d) = c.degraded.as_mut() {
-                d.restamp(from.plus(1), now.plus(1));
+                d.restamp_last(n, to);
             }
         }
     }

@@ -227,14 +227,11 @@ impl RateLimiter {
         }
     }
 
-    /// Moves the starts logged at or after `from` to `to` (never earlier), for a driver that
-    /// learns the real start time only after acting: a later stamp is always on the safe side of
-    /// the window rule, measured where the requests really start.
-    pub fn restamp(&mut self, from: Millis, to: Millis) {
-        for t in self.log.iter_mut().rev() {
-            if *t < from.0 {
-                break;
-            }
+    /// Moves the newest `count` logged starts to `to` if they are earlier (never earlier), for a
+    /// driver that learns the real start time only after acting: a later stamp is always on the
+    /// safe side of the window rule, measured where the requests really start. O(`count`).
+    pub fn restamp_last(&mut self, count: usize, to: Millis) {
+        for t in self.log.iter_mut().rev().take(count) {
             if *t < to.0 {
                 *t = to.0;
             }

@@ -7,11 +7,15 @@
 use crate::core::time::{Clock, Millis};
 use wasm_bindgen::prelude::*;
 
+#[wasm_bindgen(module = "/src/web/clock.js")]
+extern "C" {
+    // `globalThis.performance`, cached by the snippet (windows and workers alike).
+    #[wasm_bindgen(js_name = perf_now)]
+    fn performance_now() -> f64;
+}
+
 #[wasm_bindgen]
 extern "C" {
-    // Resolved on `globalThis` at call time, so it works in windows and workers alike.
-    #[wasm_bindgen(js_namespace = performance, js_name = now)]
-    fn performance_now() -> f64;
     #[wasm_bindgen(js_namespace = Date, js_name = now)]
     fn date_now() -> f64;
 }
