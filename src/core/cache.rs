@@ -79,6 +79,45 @@ struct Entry {
     tick: u64,
 }
 
+/// Indices of `keys` in ascending order, ties in input order. The module's one sort: every
+/// `sort_by_key` on another type instantiates the library sort again (kilobytes of wasm each).
+fn order(keys: &[u64]) -> Vec<usize> {
+    let mut v: Vec<(u64, u32)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (k, i as u32))
+        .collect();
+    v.sort_unstable();
+    v.into_iter().map(|(_, i)| i as usize).collect()
+}
+
+/// `items` without duplicates (in hash order), via [`order`] on FNV-1a hashes.
+fn dedup_strings(items: Vec<String>) -> Vec<String> {
+    let hashes: Vec<u64> = items
+        .iter()
+        .map(|s| {
+            s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+        })
+        .collect();
+    let mut slots: Vec<Option<String>> = items.into_iter().map(Some).collect();
+    let mut out: Vec<String> = Vec::with_capacity(slots.len());
+    let mut run_start = 0; // first index in `out` of the current run of equal hashes
+    let mut last_hash = None;
+    for i in order(&hashes) {
+        let Some(s) = slots[i].take() else { continue };
+        if last_hash != Some(hashes[i]) {
+            last_hash = Some(hashes[i]);
+            run_start = out.len();
+        }
+        if !out[run_start..].contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
 #[derive(Debug, Default)]
 struct Entries(Vec<(String, Entry)>);
 
@@ -240,9 +279,11 @@ impl CacheIndex {
     /// Every entry, least recently used first: what the driver persists.
     #[must_use]
     pub fn entries(&self) -> Vec<CacheEntryMeta> {
-        let mut all: Vec<&(String, Entry)> = self.entries.0.iter().collect();
-        all.sort_by_key(|(_, e)| e.tick);
-        all.into_iter()
+        let all = &self.entries.0;
+        let ticks: Vec<u64> = all.iter().map(|(_, e)| e.tick).collect();
+        order(&ticks)
+            .into_iter()
+            .map(|i| &all[i])
             .map(|(k, e)| CacheEntryMeta {
                 key: k.clone(),
                 bytes: e.bytes,
@@ -260,8 +301,12 @@ impl CacheIndex {
     /// evicted to respect the budgets. Items with an empty key are skipped silently.
     pub fn restore(&mut self, mut items: Vec<CacheEntryMeta>, now: Millis) -> Vec<String> {
         let mut delete = self.expire(now);
-        items.sort_by_key(|m| m.last_used);
-        for mut m in items {
+        let used: Vec<u64> = items.iter().map(|m| m.last_used.0).collect();
+        let mut slots: Vec<Option<CacheEntryMeta>> = items.drain(..).map(Some).collect();
+        for i in order(&used) {
+            let Some(mut m) = slots[i].take() else {
+                continue;
+            };
             if m.key.is_empty() {
                 continue;
             }
@@ -290,9 +335,7 @@ impl CacheIndex {
         // A key evicted or refused earlier in the list may be indexed again by a later duplicate:
         // never tell the driver to delete a body the index now holds.
         delete.retain(|k| !self.entries.contains_key(k));
-        delete.sort();
-        delete.dedup();
-        delete
+        dedup_strings(delete)
     }
 
     fn limit_ms(&self, e: &Entry) -> u64 {
@@ -509,7 +552,14 @@ pub fn cache_key(method: &str, url: &str, vary_values: &[(&str, Option<&str>)]) 
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.map(str::trim)))
         .filter(|(n, _)| !n.is_empty())
         .collect();
-    vary.sort_by(|a, b| a.0.cmp(&b.0));
+    // Insertion sort: a Vary list is a handful of names, and a library sort would add kilobytes.
+    for i in 1..vary.len() {
+        let mut j = i;
+        while j > 0 && vary[j - 1].0 > vary[j].0 {
+            vary.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     vary.dedup_by(|a, b| a.0 == b.0);
     let mut key = method.to_ascii_uppercase();
     key.push(' ');
@@ -527,6 +577,21 @@ pub fn cache_key(method: &str, url: &str, vary_values: &[(&str, Option<&str>)]) 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn order_is_ascending_with_ties_in_input_order_and_dedup_keeps_one_of_each() {
+        assert_eq!(order(&[5, 1, 5, 0, 1]), vec![3, 1, 4, 0, 2]);
+        let mut out = dedup_strings(vec![
+            "b".into(),
+            "a".into(),
+            "b".into(),
+            "".into(),
+            "a".into(),
+            "c".into(),
+        ]);
+        out.sort_unstable();
+        assert_eq!(out, vec!["", "a", "b", "c"]);
+    }
+
     use super::*;
 
     #[test]

@@ -53,7 +53,7 @@
 //! Memory is bounded by the records not yet delivered or dead-lettered: finished records are
 //! forgotten (which is also why `add` can only ignore duplicates of records it still tracks).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::VecDeque;
 
 use super::error::{ErrorCode, GuardError};
 use super::rng::Rng;
@@ -373,8 +373,11 @@ const SEED_MASK: u64 = (1 << 53) - 1;
 #[derive(Debug)]
 pub struct UploadPlanner {
     cfg: UploadConfig,
-    free: BTreeMap<u64, u64>,
-    tracked: BTreeSet<u64>,
+    /// Pending records `(id, byte_len)`, sorted by id (new ids arrive in order: appends).
+    free: VecDeque<(u64, u64)>,
+    /// Every record the planner holds (pending or in a batch), sorted; taken from the front as
+    /// the oldest are delivered. (Sorted deques instead of B-trees: kilobytes less wasm.)
+    tracked: VecDeque<u64>,
     batches: Vec<Slot>,
     next_batch: u32,
     seeds: u64,
@@ -392,8 +395,8 @@ impl UploadPlanner {
     pub fn new(cfg: UploadConfig, learned_max_bytes: Option<u64>) -> Self {
         UploadPlanner {
             cfg,
-            free: BTreeMap::new(),
-            tracked: BTreeSet::new(),
+            free: VecDeque::new(),
+            tracked: VecDeque::new(),
             batches: Vec::new(),
             next_batch: 0,
             seeds: 0,
@@ -408,8 +411,10 @@ impl UploadPlanner {
 
     /// Adds a stored record (`byte_len` bytes of JSON text); ignored if already tracked.
     pub fn add(&mut self, id: u64, byte_len: u64) {
-        if self.tracked.insert(id) {
-            self.free.insert(id, byte_len);
+        if set_insert(&mut self.tracked, id) {
+            if let Err(pos) = self.free.binary_search_by_key(&id, |e| e.0) {
+                self.free.insert(pos, (id, byte_len));
+            }
         }
     }
 
@@ -419,12 +424,11 @@ impl UploadPlanner {
     /// shares a record with what the planner already tracks, its remaining records become plain
     /// pending records (new batches, new seeds, because the payload changes) and `None` is returned.
     pub fn restore_batch(&mut self, desc: BatchDescriptor, now: Millis) -> Option<BatchId> {
-        let mut seen = BTreeSet::new();
+        let mut seen = VecDeque::new();
         let clean = !desc.records.is_empty()
-            && desc
-                .records
-                .iter()
-                .all(|(id, _)| !self.tracked.contains(id) && seen.insert(*id));
+            && desc.records.iter().all(|(id, _)| {
+                self.tracked.binary_search(id).is_err() && set_insert(&mut seen, *id)
+            });
         if !clean {
             for (id, len) in desc.records {
                 self.add(id, len);
@@ -432,7 +436,7 @@ impl UploadPlanner {
             return None;
         }
         for (id, _) in &desc.records {
-            self.tracked.insert(*id);
+            set_insert(&mut self.tracked, *id);
         }
         let sum = desc.records.iter().fold(0u64, |a, r| a.saturating_add(r.1));
         let id = self.new_batch_id();
@@ -735,7 +739,7 @@ impl UploadPlanner {
 
     fn forget(&mut self, records: &[(u64, u64)]) {
         for (id, _) in records {
-            self.tracked.remove(id);
+            set_remove(&mut self.tracked, *id);
         }
     }
 
@@ -764,7 +768,7 @@ impl UploadPlanner {
         last_status: u16,
     ) -> Action {
         for id in &record_ids {
-            self.tracked.remove(id);
+            set_remove(&mut self.tracked, *id);
         }
         self.stats.dead_lettered_records = self
             .stats
@@ -846,11 +850,11 @@ impl UploadPlanner {
     }
 
     fn form_batch(&mut self, now: Millis, rng: &mut dyn Rng) -> Option<Action> {
-        let (&first_id, &first_len) = self.free.iter().next()?;
+        let &(first_id, first_len) = self.free.front()?;
         if let Some(r) = self.rejected_min {
             // A body this size was already refused: do not send the record alone again.
             if body_bytes(1, first_len) >= r {
-                self.free.remove(&first_id);
+                self.free.pop_front();
                 return Some(self.dead_letter_action(
                     vec![first_id],
                     ErrorCode::PayloadTooLarge,
@@ -862,7 +866,7 @@ impl UploadPlanner {
         let max_items = self.cfg.max_batch_items.max(1) as usize;
         let mut records = Vec::new();
         let mut sum = 0u64;
-        for (&id, &len) in &self.free {
+        for &(id, len) in &self.free {
             let next_sum = sum.saturating_add(len);
             if !records.is_empty()
                 && (records.len() >= max_items
@@ -873,12 +877,29 @@ impl UploadPlanner {
             records.push((id, len));
             sum = next_sum;
         }
-        for (id, _) in &records {
-            self.free.remove(id);
-        }
+        // The batch is the front of the sorted pending list.
+        self.free.drain(..records.len());
         self.push_ready(records, now, rng);
         let i = self.batches.len() - 1;
         Some(self.lease(i, now))
+    }
+}
+
+/// Inserts `id` into a sorted deque; false if present. O(1) for the usual increasing ids.
+fn set_insert(set: &mut VecDeque<u64>, id: u64) -> bool {
+    match set.binary_search(&id) {
+        Ok(_) => false,
+        Err(pos) => {
+            set.insert(pos, id);
+            true
+        }
+    }
+}
+
+/// Removes `id` from a sorted deque, if present. Cheap at either end (oldest records go first).
+fn set_remove(set: &mut VecDeque<u64>, id: u64) {
+    if let Ok(pos) = set.binary_search(&id) {
+        set.remove(pos);
     }
 }
 
