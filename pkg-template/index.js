@@ -385,6 +385,7 @@ export class ResourceGuard {
     if (o.length) {
       const items = o.splice(0, o.length);
       let started = false;
+      let breach = false;
       for (let i = 0; i < items.length; i += 5) {
         const kind = items[i], id = items[i + 1];
         if (kind === 1) {
@@ -394,10 +395,13 @@ export class ResourceGuard {
           this._calls.get(id)?.fail(guardError(CODES[items[i + 2]], items[i + 3]));
         } else {
           this._event(EVENTS[id], items[i + 4], items[i + 2]);
+          // Heap, breaker and shed events are also breaches: the reporter has a flush to plan.
+          if (this._report && id >= 3) breach = true;
         }
       }
       // The window rule is measured where fetch is really called: re-stamp this batch's starts.
       if (started) this._core?.stampStarts();
+      if (breach) this._schedule();
     }
   }
 
@@ -643,26 +647,43 @@ export class ResourceGuard {
     }
   }
 
-  /** Samples memory now (never waits for a garbage collection). */
+  /**
+   * Samples memory now (never waits for a garbage collection). `performance.memory` drives the
+   * levels when it proves precise (moving off its bucket grid); otherwise, on a cross-origin
+   * isolated page, `measureUserAgentSpecificMemory()` does: it resolves at a later collection, is
+   * recorded when it arrives, at most once per sampling interval, and is ignored once
+   * `performance.memory` is precise (a late result describes an older heap).
+   */
   async sampleHeap() {
-    if (!this._core) throw guardError('ERR_DISPOSED');
+    const core = this._core;
+    if (!core) throw guardError('ERR_DISPOSED');
     const pm = performance.memory;
+    const hasPm = pm && typeof pm.usedJSHeapSize === 'number';
     const t = now();
-    if (globalThis.crossOriginIsolated && typeof performance.measureUserAgentSpecificMemory === 'function' && !this._uasInFlight && !(t - this._uasAt < (this._heap.sampleIntervalMs ?? 30000))) {
-      // Resolves at a later garbage collection: record it when it arrives, never block on it;
-      // at most one in flight and one per sampling interval (it is not cheap).
+    if (!this._pmPrecise && globalThis.crossOriginIsolated && typeof performance.measureUserAgentSpecificMemory === 'function' && !this._uasInFlight && !(t - this._uasAt < (this._heap.sampleIntervalMs ?? 30000))) {
       this._uasInFlight = true;
       this._uasAt = t;
       performance.measureUserAgentSpecificMemory().then(
-        (m) => { this._uasInFlight = false; if (this._core) { this._core.heapSample(m.bytes, 1); this._drain(); } },
+        (m) => {
+          this._uasInFlight = false;
+          if (this._core && !this._pmPrecise) {
+            this._lastUas = JSON.parse(this._core.heapSample(m.bytes, 1));
+            this._drain();
+          }
+        },
         () => { this._uasInFlight = false; },
       );
     }
-    let text;
-    if (pm && typeof pm.usedJSHeapSize === 'number') text = this._core.heapSample(pm.usedJSHeapSize, 2);
-    else text = this._core.heapSample(0, 0);
+    let r;
+    if (hasPm) {
+      r = JSON.parse(core.heapSample(pm.usedJSHeapSize, 2));
+      this._pmPrecise = r.precise;
+    } else if (this._lastUas) {
+      r = { ...this._lastUas }; // the latest measurement, with its true age
+    } else {
+      r = JSON.parse(core.heapSample(0, 0)); // nothing to read (yet): say so, never guess
+    }
     this._drain();
-    const r = JSON.parse(text);
     r.sampledAt = performance.timeOrigin + r.sampledAt;
     r.ageMs = Math.max(0, Date.now() - r.sampledAt);
     return r;
@@ -679,7 +700,9 @@ export class ResourceGuard {
     if (typeof PerformanceObserver === 'function' && PerformanceObserver.supportedEntryTypes?.includes('longtask')) {
       const obs = new PerformanceObserver((list) => {
         if (!this._core) return;
-        for (const e of list.getEntries()) this._core.longTask(e.duration);
+        let breach = false;
+        for (const e of list.getEntries()) breach = this._core.longTask(e.duration) || breach;
+        if (breach && this._report) this._schedule();
       });
       obs.observe({ type: 'longtask' });
       this._disposers.push(() => obs.disconnect());

@@ -16,6 +16,7 @@ const OPTIONS = {
   breaker: { failureThreshold: 3, resetTimeoutMs: 5000 },
   retry: { maxRetries: 2, baseDelayMs: 300, maxDelayMs: 3000 },
   queue: { maxDepth: 1000 },
+  categories: { upload: { requests: 5, perMs: 1000 } }, // 10,000 records in 20 batches: about 4 s
   report: { endpoint: '/reports', flushIntervalMs: 2000 },
 };
 const EVENTS = ['throttle', 'retry', 'giveUp', 'breaker', 'shed', 'heap', 'report', 'deadLetter', 'fallback'];

@@ -113,3 +113,22 @@ test('"leak memory" drives the guard through its heap levels; "free" brings it b
   await page.waitForFunction(() => window.__charts.heapLevel === 'normal', null, { timeout: 8000 });
   assert.equal(page.errors.length, 0, String(page.errors[0]));
 });
+
+test('"upload 10,000 records" delivers every record once; the chart and the panel show it', async () => {
+  await page.uncheck('#steady').catch(() => {});
+  await page.click('#upload');
+  const deadline = Date.now() + 60000;
+  let stats;
+  while (Date.now() < deadline) {
+    stats = await (await fetch(`${server.url}/api/uploads`)).json();
+    if (stats.distinct >= 10000) break;
+    await sleep(250);
+  }
+  assert.equal(stats.distinct, 10000, `the backend stored ${stats.distinct} records`);
+  assert.equal(stats.duplicates, 0);
+  assert.equal(stats.digestMismatch, 0);
+  await page.waitForFunction(() => window.__charts.upload > 0, null, { timeout: 5000 });
+  await page.waitForFunction(() => /10000 stored/.test(document.getElementById('upload-now')?.textContent || ''), null, { timeout: 8000 });
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-upload.png') });
+  assert.equal(page.errors.length, 0, String(page.errors[0]));
+});
