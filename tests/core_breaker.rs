@@ -1,11 +1,8 @@
 //! Rules of the per-service circuit breakers, driven by a `ManualClock`.
 
 use proptest::prelude::*;
-use resource_guard::core::breaker::{
-    Admission, BreakerSet, BreakerState, CircuitBreaker, Transition,
-};
+use resource_guard::core::breaker::{Admission, BreakerState, CircuitBreaker, Transition};
 use resource_guard::core::config::BreakerSpec;
-use resource_guard::core::defaults::MAX_SERVICES;
 use resource_guard::core::time::{Clock, ManualClock, Millis};
 
 fn spec(threshold: u32, reset: u64, probes: u32) -> BreakerSpec {
@@ -207,83 +204,6 @@ fn outcomes_of_requests_sent_before_the_break_are_ignored() {
     );
 }
 
-#[test]
-fn per_service_overrides_apply_and_others_use_the_default() {
-    let clock = ManualClock::new(0);
-    let mut set = BreakerSet::new(
-        spec(5, 60_000, 1),
-        vec![("uploads".to_owned(), spec(1, 5_000, 2))],
-    );
-    assert_eq!(
-        set.get_mut("uploads", clock.now())
-            .record_failure(clock.now(), false),
-        t(BreakerState::Closed, BreakerState::Open)
-    );
-    assert_eq!(
-        set.get_mut("uploads", clock.now()).retry_in_ms(clock.now()),
-        5_000
-    );
-    assert_eq!(
-        set.get_mut("api", clock.now())
-            .record_failure(clock.now(), false),
-        None
-    );
-    assert_eq!(
-        set.get("api").map(CircuitBreaker::spec),
-        Some(spec(5, 60_000, 1))
-    );
-    assert_eq!(set.spec_for("uploads"), spec(1, 5_000, 2));
-    assert_eq!(set.len(), 2);
-}
-
-#[test]
-fn get_does_not_create_a_breaker() {
-    let set = BreakerSet::new(spec(5, 60_000, 1), Vec::new());
-    assert!(set.get("api").is_none());
-    assert!(set.is_empty());
-}
-
-#[test]
-fn the_set_stays_bounded_under_10_000_distinct_services() {
-    let clock = ManualClock::new(0);
-    let mut set = BreakerSet::new(spec(1, 60_000, 1), Vec::new());
-    for i in 0..10_000u32 {
-        clock.advance(1);
-        let name = ["svc-", &i.to_string()].concat();
-        let b = set.get_mut(&name, clock.now());
-        if i % 3 == 0 {
-            b.record_failure(clock.now(), false);
-        }
-        assert!(set.len() <= MAX_SERVICES);
-    }
-    assert_eq!(set.len(), MAX_SERVICES);
-    assert!(set.get("svc-9999").is_some());
-    assert_eq!(set.iter().count(), MAX_SERVICES);
-}
-
-#[test]
-fn prune_removes_only_fresh_entries_idle_longer_than_idle_ms() {
-    let clock = ManualClock::new(0);
-    let mut set = BreakerSet::new(spec(5, 60_000, 1), Vec::new());
-    set.get_mut("fresh", clock.now());
-    set.get_mut("failing", clock.now())
-        .record_failure(clock.now(), false);
-    clock.set(500);
-    set.get_mut("recent", clock.now());
-    clock.set(10_000);
-    assert_eq!(
-        set.prune(clock.now(), 10_000),
-        0,
-        "idle exactly idle_ms stays"
-    );
-    clock.set(10_001);
-    assert_eq!(set.prune(clock.now(), 10_000), 1);
-    assert!(set.get("fresh").is_none());
-    assert!(set.get("failing").is_some() && set.get("recent").is_some());
-    let names: Vec<&str> = set.iter().map(|(s, _)| s).collect();
-    assert_eq!(names.len(), 2);
-}
-
 #[derive(Clone, Debug)]
 enum Event {
     Admit,
@@ -354,24 +274,5 @@ proptest! {
                 prop_assert_eq!(after, BreakerState::Closed);
             }
         }
-    }
-
-    #[test]
-    fn random_service_traffic_keeps_the_set_bounded(
-        ops in prop::collection::vec((0u32..600, any::<bool>(), 0u64..100), 1..2000),
-    ) {
-        let clock = ManualClock::new(0);
-        let mut set = BreakerSet::new(spec(2, 1000, 1), Vec::new());
-        for (svc, fail, gap) in ops {
-            clock.advance(gap);
-            let name = ["s", &svc.to_string()].concat();
-            let b = set.get_mut(&name, clock.now());
-            if fail { b.record_failure(clock.now(), false); } else { b.record_success(clock.now(), false); }
-            prop_assert!(set.len() <= MAX_SERVICES);
-            prop_assert!(set.get(&name).is_some());
-        }
-        let fresh = set.iter().filter(|(_, b)| b.is_fresh()).count();
-        prop_assert_eq!(set.prune(clock.now().plus(1), 0), fresh);
-        prop_assert!(set.iter().all(|(_, b)| !b.is_fresh()));
     }
 }

@@ -571,3 +571,29 @@ fn a_network_failure_whose_backoff_would_pass_the_deadline_is_a_deadline_timeout
         Verdict::Deliver
     );
 }
+
+#[test]
+fn per_service_breaker_settings_apply_and_other_services_use_the_default() {
+    let clock = ManualClock::new(0);
+    let mut e = engine(
+        r#"{"retry":{"maxRetries":0},"breaker":{"failureThreshold":3,"services":{"https://fragile.example":{"failureThreshold":1,"resetTimeoutMs":300000}}}}"#,
+    );
+    let fragile = Submit::request(0, Priority::Normal, "https://fragile.example", "GET");
+    let a = e.submit(clock.now(), &fragile).unwrap();
+    e.on_status(clock.now(), 0, a.id, 503, None, None);
+    assert_eq!(
+        e.submit(clock.now(), &fragile).unwrap_err(),
+        GuardError::CircuitOpen {
+            retry_in_ms: 300_000
+        }
+    );
+    // The default service needs three failures.
+    for _ in 0..2 {
+        let b = e.submit(clock.now(), &get(0)).unwrap();
+        e.on_status(clock.now(), 0, b.id, 503, None, None);
+    }
+    assert!(
+        e.submit(clock.now(), &get(0)).is_ok(),
+        "two failures of three: still closed"
+    );
+}

@@ -194,19 +194,14 @@ impl JsGuardCore {
                     to,
                     retry_in_ms,
                 } => {
-                    let name = |s| match s {
-                        crate::core::breaker::BreakerState::Closed => "closed",
-                        crate::core::breaker::BreakerState::Open => "open",
-                        crate::core::breaker::BreakerState::HalfOpen => "halfOpen",
-                    };
                     let mut w = JsonWriter::new();
                     w.raw("{")
                         .key("service")
                         .str(&service)
                         .key("from")
-                        .str(name(from))
+                        .str(from.as_str())
                         .key("to")
-                        .str(name(to));
+                        .str(to.as_str());
                     w.key("retryInMs").u64(retry_in_ms).raw("}");
                     self.sink.push(OUT_EVENT, EV_BREAKER, 0.0, 0.0, &w.out);
                 }

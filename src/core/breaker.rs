@@ -2,15 +2,15 @@
 //! fast for `reset_timeout_ms`, then a few probes decide whether it closes again.
 //!
 //! ```
-//! use resource_guard::core::breaker::{Admission, BreakerSet, BreakerState};
+//! use resource_guard::core::breaker::{Admission, BreakerState, CircuitBreaker};
 //! use resource_guard::core::config::BreakerSpec;
 //! use resource_guard::core::time::{Clock, ManualClock};
 //!
 //! let clock = ManualClock::new(0);
 //! let spec = BreakerSpec { failure_threshold: 2, reset_timeout_ms: 30_000, half_open_probes: 1 };
-//! let mut breakers = BreakerSet::new(spec, Vec::new());
+//! let mut breaker = CircuitBreaker::new(spec);
 //!
-//! let b = breakers.get_mut("api.example.com", clock.now());
+//! let b = &mut breaker;
 //! b.record_failure(clock.now(), false);
 //! let opened = b.record_failure(clock.now(), false).unwrap();
 //! assert_eq!(opened.to, BreakerState::Open);
@@ -34,10 +34,10 @@
 //! Probes still running when their half-open period ends stay counted until they report, so
 //! there are never more than `half_open_probes` probes in flight.
 //!
-//! The breaker never reads a clock: every transition takes `now` (ms).
+//! The breaker never reads a clock: every transition takes `now` (ms). The engine keeps one per
+//! service (with the service's retry budget) and prunes them when idle and fresh.
 
 use super::config::BreakerSpec;
-use super::defaults::MAX_SERVICES;
 use super::time::Millis;
 
 /// How long (ms) a request rejected while half-open (all probe slots taken) is told to wait:
@@ -53,6 +53,18 @@ pub enum BreakerState {
     Open,
     /// A limited number of probes test the service.
     HalfOpen,
+}
+
+impl BreakerState {
+    /// The name used in events and snapshots: `closed`, `open`, `halfOpen`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "halfOpen",
+        }
+    }
 }
 
 /// The answer to [`CircuitBreaker::admit`].
@@ -290,129 +302,6 @@ impl CircuitBreaker {
     }
 }
 
-#[derive(Clone, Debug)]
-struct Entry {
-    service: String,
-    breaker: CircuitBreaker,
-    last_used: Millis,
-}
-
-/// Breakers keyed by service id, at most [`MAX_SERVICES`] (256) of them.
-///
-/// Lookups scan a `Vec` (256 entries at most, and no hashing code in the wasm binary).
-/// Iteration order is unspecified.
-#[derive(Clone, Debug)]
-pub struct BreakerSet {
-    default: BreakerSpec,
-    overrides: Vec<(String, BreakerSpec)>,
-    entries: Vec<Entry>,
-}
-
-impl BreakerSet {
-    /// An empty set: services use `default` unless named in `overrides` (the first match wins).
-    #[must_use]
-    pub fn new(default: BreakerSpec, overrides: Vec<(String, BreakerSpec)>) -> Self {
-        BreakerSet {
-            default,
-            overrides,
-            entries: Vec::new(),
-        }
-    }
-
-    /// The spec `service` gets: its override, else the default.
-    #[must_use]
-    pub fn spec_for(&self, service: &str) -> BreakerSpec {
-        self.overrides
-            .iter()
-            .find(|(k, _)| k == service)
-            .map_or(self.default, |(_, s)| *s)
-    }
-
-    /// The breaker for `service`, created on demand and marked used at `now` (ms).
-    ///
-    /// When [`MAX_SERVICES`] breakers exist, one is evicted first: the fresh one idle longest
-    /// (losing it loses nothing), or, when none is fresh, the least recently used one (its
-    /// failure count or open state is forgotten; with 256 services in trouble at once that is
-    /// the lesser evil next to unbounded memory).
-    pub fn get_mut(&mut self, service: &str, now: Millis) -> &mut CircuitBreaker {
-        let idx = match self.entries.iter().position(|e| e.service == service) {
-            Some(i) => i,
-            None => {
-                if self.entries.len() >= MAX_SERVICES {
-                    self.evict_one();
-                }
-                let breaker = CircuitBreaker::new(self.spec_for(service));
-                self.entries.push(Entry {
-                    service: service.to_owned(),
-                    breaker,
-                    last_used: now,
-                });
-                self.entries.len() - 1
-            }
-        };
-        let entry = &mut self.entries[idx];
-        // max: a clock glitch must not make an entry look idle longer than it is.
-        entry.last_used = entry.last_used.max(now);
-        &mut entry.breaker
-    }
-
-    /// The breaker for `service`, if one exists.
-    #[must_use]
-    pub fn get(&self, service: &str) -> Option<&CircuitBreaker> {
-        self.entries
-            .iter()
-            .find(|e| e.service == service)
-            .map(|e| &e.breaker)
-    }
-
-    /// Drops fresh breakers unused for more than `idle_ms` before `now` (ms); returns how many.
-    pub fn prune(&mut self, now: Millis, idle_ms: u64) -> usize {
-        let before = self.entries.len();
-        self.entries
-            .retain(|e| !(e.breaker.is_fresh() && now.since(e.last_used) > idle_ms));
-        before - self.entries.len()
-    }
-
-    /// How many breakers exist.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// True when no breaker exists.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Every `(service, breaker)`, in unspecified order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &CircuitBreaker)> + '_ {
-        self.entries
-            .iter()
-            .map(|e| (e.service.as_str(), &e.breaker))
-    }
-
-    fn evict_one(&mut self) {
-        let oldest_fresh = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.breaker.is_fresh())
-            .min_by_key(|(_, e)| e.last_used)
-            .map(|(i, _)| i);
-        let victim = oldest_fresh.or_else(|| {
-            self.entries
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(i, _)| i)
-        });
-        if let Some(i) = victim {
-            self.entries.swap_remove(i);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,31 +356,5 @@ mod tests {
         assert!(!b.is_fresh());
         assert!(b.record_failure(Millis(102), true).is_some());
         assert_eq!(b.stray_probes, 0);
-    }
-
-    #[test]
-    fn eviction_prefers_fresh_then_lru() {
-        let mut set = BreakerSet::new(spec(1, 1000, 1), Vec::new());
-        let names: Vec<String> = (0..MAX_SERVICES)
-            .map(|i| ["s", &i.to_string()].concat())
-            .collect();
-        for (i, n) in names.iter().enumerate() {
-            let b = set.get_mut(n, Millis(i as u64));
-            if i != 5 {
-                b.record_failure(Millis(i as u64), false);
-            }
-        }
-        set.get_mut("new1", Millis(1000));
-        assert!(set.get("s5").is_none(), "the only fresh entry goes first");
-        assert!(set.get("s0").is_some());
-        set.get_mut("new1", Millis(1000))
-            .record_failure(Millis(1000), false);
-        set.get_mut("new2", Millis(1001));
-        assert!(
-            set.get("s0").is_none(),
-            "no fresh entry left: the least recently used goes"
-        );
-        assert!(set.get("new1").is_some() && set.get("s1").is_some());
-        assert_eq!(set.len(), MAX_SERVICES);
     }
 }

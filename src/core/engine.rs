@@ -869,10 +869,7 @@ impl<R: Rng> Engine<R> {
 
     fn front(&mut self, cat: u16) -> Option<u32> {
         for lane in 0..4 {
-            loop {
-                let Some(&id) = self.categories[cat as usize].lanes[lane].front() else {
-                    break;
-                };
+            while let Some(&id) = self.categories[cat as usize].lanes[lane].front() {
                 if self.ticket(id).is_some_and(|t| t.state == State::Queued) {
                     return Some(id);
                 }
@@ -1553,11 +1550,7 @@ impl<R: Rng> Engine<R> {
             w.key(&s.name)
                 .raw("{")
                 .key("breaker")
-                .str(match s.breaker.state(now) {
-                    BreakerState::Closed => "closed",
-                    BreakerState::Open => "open",
-                    BreakerState::HalfOpen => "halfOpen",
-                });
+                .str(s.breaker.state(now).as_str());
             w.key("failures")
                 .u64(u64::from(s.breaker.failures()))
                 .key("retryInMs")
