@@ -190,7 +190,7 @@ export function renderReport(r) {
   else if (h.error && h.available === undefined) both(errLine('heap', h));
   else if (!h.available) both('`guard.sampleHeap()`: not available in this build.');
   else if (h.error) both(`\`guard.sampleHeap()\` failed: ${h.error}`);
-  else both(`\`guard.sampleHeap()\`: ${us(h.meanUs, 1)} µs per call (mean of ${h.calls} awaited calls; first call ${us(h.firstUs, 0)} µs; source ${h.source}, precise ${h.precise}).`);
+  else both(`\`guard.sampleHeap()\`: ${us(h.meanUs, 1)} µs per call (mean of ${h.calls} awaited calls; first call ${us(h.firstUs, 0)} µs; source ${h.source}, precise ${h.precise}); long tasks (≥ 50 ms) while sampling: ${h.longTasks ? h.longTasks.count : 'n/a'}.`);
   md.push('');
 
   // --- upload ------------------------------------------------------------------------------
@@ -208,6 +208,8 @@ export function renderReport(r) {
     both(table(['Uploader', 'records/s', 'MB/s', 'seconds', 'note'], rows));
     md.push('');
     md.push(`${u.records} records (~145 B JSON each) in batches of ${u.batchItems}, concurrency ${u.concurrency}; the plain loop sends the same wire format (Idempotency-Key + Content-Digest) but has no durable queue.`);
+    const g = u.guard || {};
+    if (g.longTasks) both(`Through the guard's uploader: main-thread long tasks (≥ 50 ms) during enqueue + upload: ${g.longTasks.count} (longest ${us(g.longTasks.maxMs, 0)} ms); wasm memory ${us(g.wasmBefore / 1024, 0)} KB → ${us(g.wasmAfter / 1024, 0)} KB (records never enter wasm memory: the planner sees ids and lengths only).`);
   }
   md.push('');
 

@@ -70,3 +70,20 @@ export function errorText(e) {
   if (!e) return String(e);
   return e.code ? `${e.code}: ${e.message}` : `${e.name || 'Error'}: ${e.message || e}`;
 }
+
+/** Watches main-thread long tasks (>= 50 ms) until `stop()`, which returns count, longest and total ms. */
+export function watchLongTasks() {
+  const seen = [];
+  let obs;
+  try {
+    obs = new PerformanceObserver((list) => { for (const e of list.getEntries()) seen.push(e.duration); });
+    obs.observe({ type: 'longtask' });
+  } catch {
+    return () => ({ count: null, maxMs: null, totalMs: null });
+  }
+  return () => {
+    for (const e of obs.takeRecords()) seen.push(e.duration);
+    obs.disconnect();
+    return { count: seen.length, maxMs: seen.length ? Math.max(...seen) : 0, totalMs: seen.reduce((a, b) => a + b, 0) };
+  };
+}

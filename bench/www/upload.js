@@ -1,7 +1,7 @@
 // Upload throughput: guard.uploader (IndexedDB-backed, idempotent batches) against /upload vs a
 // plain fetch loop posting the same batches with the same wire format (Idempotency-Key and
 // Content-Digest, which the sink requires).
-import { loadGuard, withTimeout, errorText, sleep } from './common.js';
+import { watchLongTasks, loadGuard, withTimeout, errorText, sleep } from './common.js';
 
 function makeRecords(n, tag) {
   const pad = 'x'.repeat(80);
@@ -57,13 +57,18 @@ export async function upload({ records = 20000, batchItems = 500, concurrency = 
     const up = guard.uploader({ endpoint: '/upload', name: `bench-${Date.now()}`, maxBatchItems: batchItems, concurrency });
     const recs = makeRecords(records, `guard-${Date.now()}`);
     const bytes = new TextEncoder().encode(JSON.stringify({ records: recs })).length;
+    const wasmBefore = guard.snapshot().wasmMemoryBytes;
+    const stopWatch = watchLongTasks();
     const t0 = performance.now();
     for (let i = 0; i < recs.length; i += batchItems) await up.enqueue(recs.slice(i, i + batchItems));
     const tEnq = performance.now();
     await withTimeout(up.flush(), 120000, 'uploader.flush');
     const s = (performance.now() - t0) / 1000;
+    const longTasks = stopWatch();
+    const wasmAfter = guard.snapshot().wasmMemoryBytes;
     const st = await (await fetch('/api/uploads')).json();
     out.guard = {
+      longTasks, wasmBefore, wasmAfter,
       available: true, seconds: s, enqueueSeconds: (tEnq - t0) / 1000, recordsPerS: records / s, mbPerS: bytes / 1e6 / s,
       stats: typeof up.stats === 'function' ? up.stats() : undefined, serverDuplicates: st.duplicates,
     };
