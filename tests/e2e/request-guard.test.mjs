@@ -258,3 +258,25 @@ test('timeoutMs aborts a slow attempt and retries it; deadlineMs bounds the whol
   assert.equal(out.deadline.code, 'ERR_TIMEOUT');
   assert.ok(out.deadline.ms >= 140 && out.deadline.ms < 400, `deadline after ${out.deadline.ms} ms`);
 });
+
+test('RateLimit and X-RateLimit headers pace the category before a 429 happens', async () => {
+  await script('/api/paced', [{ status: 200, headers: { RateLimit: '"default";r=0;t=1' } }]);
+  await script('/api/xpaced', [{ status: 200, headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': '1' } }]);
+  const out = await page.evaluate(async () => {
+    const guard = await rg.ResourceGuard.create({ rateLimit: { requests: 100, perMs: 1000 } });
+    const throttles = [];
+    guard.on('throttle', (e) => throttles.push(e.reason));
+    const gaps = [];
+    for (const path of ['/api/paced', '/api/xpaced']) {
+      const t0 = performance.now();
+      await guard.fetch(path);
+      await guard.fetch(`/api/echo?after=${path}`);
+      gaps.push(performance.now() - t0);
+    }
+    guard.dispose();
+    return { gaps, throttles };
+  });
+  for (const gap of out.gaps) assert.ok(gap >= 950 && gap < 2500, `the next request waited ${gap} ms`);
+  assert.deepEqual(out.throttles, ['paced', 'paced']);
+  assert.equal(hits('/api/echo').filter((e) => e.query.startsWith('?after=')).length, 2);
+});

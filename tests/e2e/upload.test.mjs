@@ -379,3 +379,40 @@ test('offline pauses the queue (no request is even attempted) and online resumes
   assert.equal(uploadLog(since).length, 1);
   assert.equal((await api('/api/uploads')).distinct, 50);
 });
+
+test('the queue pauses while the heap guard is at its limit and resumes by itself when it clears', async () => {
+  const since = server.state.seq;
+  const out = await page.evaluate(async (GUARD) => {
+    gc();
+    const budget = Math.ceil((performance.memory.usedJSHeapSize + 20e6) / 1e6) * 1e6;
+    const guard = await rg.ResourceGuard.create({ ...GUARD, heap: { budgetBytes: budget, sampleIntervalMs: 600000 } });
+    const hoard = [];
+    let reading = await guard.sampleHeap();
+    for (let i = 0; i < 200 && reading.level !== 'limit'; i++) {
+      hoard.push(new Array(62500).fill(i + 0.5));
+      reading = await guard.sampleHeap();
+    }
+    const up = guard.uploader({ endpoint: '/upload', name: `heap-${Date.now()}`, maxBatchItems: 50 });
+    await up.enqueue(Array.from({ length: 100 }, (_, i) => ({ id: `heap-${i}` })));
+    await new Promise((r) => setTimeout(r, 600));
+    const whileLimited = { level: reading.level, stats: up.stats() };
+    hoard.length = 0;
+    for (let i = 0; i < 20 && reading.level !== 'normal'; i++) {
+      gc();
+      reading = await guard.sampleHeap();
+      if (reading.level !== 'normal') await new Promise((r) => setTimeout(r, 50));
+    }
+    await up.flush();
+    const after = up.stats();
+    guard.dispose();
+    return { whileLimited, after, finalLevel: reading.level };
+  }, GUARD);
+  assert.equal(out.whileLimited.level, 'limit');
+  assert.equal(out.whileLimited.stats.heapLimit, true);
+  assert.equal(out.whileLimited.stats.sentRecords ?? 0, 0);
+  assert.equal(out.finalLevel, 'normal');
+  const sent = uploadLog(since);
+  assert.ok(sent.length >= 2, `batches sent after the level cleared: ${sent.length}`);
+  const stored = (await (await fetch(`${server.url}/api/uploads`)).json()).ids.filter((id) => id.startsWith('heap-'));
+  assert.equal(stored.length, 100);
+});
