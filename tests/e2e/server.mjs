@@ -61,7 +61,7 @@ function newState() {
     mode: { outage: false, slowMs: 0, dropRate: 0, rateLimit: null, max413Bytes: 0, chaos: 0 },
     limiter: new Map(), // key -> { windowStart, count }
     inFlight: new Map(), // tag -> { now, max }
-    uploads: { byKey: new Map(), records: new Map(), applied: 0, duplicates: 0, digestMismatch: 0, inFlightKeys: new Set(), max413Bytes: 0, chaos: 0, seed: 1, log: [] },
+    uploads: { byKey: new Map(), records: new Map(), applied: 0, duplicates: 0, digestMismatch: 0, inFlightKeys: new Set(), max413Bytes: 0, chaos: 0, seed: 1, log: [], answered: { 413: 0, 503: 0, 429: 0, dropped: 0, droppedAfterApply: 0 } },
     reports: [],
   };
 }
@@ -200,7 +200,8 @@ async function api(state, req, res, url) {
   if (path === '/api/reports') return send(res, 200, { reports: state.reports });
   if (path === '/api/uploads') {
     const ids = [...state.uploads.records.keys()];
-    return send(res, 200, { ...Object.fromEntries(Object.entries({ applied: state.uploads.applied, duplicates: state.uploads.duplicates, digestMismatch: state.uploads.digestMismatch })), distinct: ids.length, ids });
+    const u = state.uploads;
+    return send(res, 200, { applied: u.applied, duplicates: u.duplicates, digestMismatch: u.digestMismatch, answered: u.answered, distinct: ids.length, ids });
   }
 
   // --- sinks -----------------------------------------------------------------------------
@@ -293,7 +294,10 @@ async function upload(state, req, res) {
   } catch {
     return send(res, 413, { error: 'too large' });
   }
-  if (u.max413Bytes && raw.length > u.max413Bytes) return send(res, 413, { error: 'payload too large', max: u.max413Bytes });
+  if (u.max413Bytes && raw.length > u.max413Bytes) {
+    u.answered[413] += 1;
+    return send(res, 413, { error: 'payload too large', max: u.max413Bytes });
+  }
   const want = 'sha-256=:' + createHash('sha256').update(raw).digest('base64') + ':';
   if (digest !== want) {
     u.digestMismatch += 1;
@@ -305,9 +309,9 @@ async function upload(state, req, res) {
   if (u.inFlightKeys.has(key)) return send(res, 409, { error: 'original request still in flight' });
   if (u.chaos) {
     const r = rand(u);
-    if (r < u.chaos * 0.25) return send(res, 503, { error: 'chaos outage' });
-    if (r < u.chaos * 0.5) return send(res, 429, { error: 'chaos limit' }, { 'Retry-After': '1' });
-    if (r < u.chaos * 0.75) return req.socket.destroy();
+    if (r < u.chaos * 0.25) return (u.answered[503] += 1), send(res, 503, { error: 'chaos outage' });
+    if (r < u.chaos * 0.5) return (u.answered[429] += 1), send(res, 429, { error: 'chaos limit' }, { 'Retry-After': '1' });
+    if (r < u.chaos * 0.75) return (u.answered.dropped += 1), req.socket.destroy();
   }
   if (prior) return send(res, 200, prior.response); // replay: never applied twice
   u.inFlightKeys.add(key);
@@ -325,7 +329,7 @@ async function upload(state, req, res) {
     u.byKey.set(key, { digest: want, response });
     // After a successful apply, chaos may still drop the answer: the client must retry with the
     // same key and get the replay, not a second apply.
-    if (u.chaos && rand(u) < u.chaos * 0.2) return req.socket.destroy();
+    if (u.chaos && rand(u) < u.chaos * 0.2) return (u.answered.droppedAfterApply += 1), req.socket.destroy();
     return send(res, 200, response);
   } finally {
     u.inFlightKeys.delete(key);

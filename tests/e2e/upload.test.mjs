@@ -50,7 +50,8 @@ test('happy path: records arrive once, with a valid Content-Digest and one key p
   assert.equal(st.duplicates, 0);
   assert.equal(st.digestMismatch, 0, 'the server recomputed every Content-Digest over the exact bytes');
   assert.deepEqual(st.ids.map(Number).sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
-  assert.deepEqual(out.batches.map((b) => b.records), [40, 40, 20], 'maxBatchItems holds');
+  // Batches run concurrently, so they may finish in any order.
+  assert.deepEqual(out.batches.map((b) => b.records).sort((a, b) => b - a), [40, 40, 20], 'maxBatchItems holds');
   assert.ok(out.batches.every((b) => b.outcome === 'delivered' && b.status === 200));
   const sent = uploadLog();
   assert.equal(sent.length, 3);
@@ -232,7 +233,9 @@ test('chaos: 2,000 records through 503/429/413/drops and two reloads arrive exac
   const log = server.state.log.filter((e) => e.path === '/upload');
   seen.push(...out.batches);
   const statuses = new Set(seen.map((x) => x.status));
-  for (const s of [0, 413, 429, 503]) assert.ok(statuses.has(s), `met status ${s} (0 = dropped connection)`);
+  // What the server answered is the truth (a page that reloads loses the events of its last
+  // batches): every kind of failure happened and was survived.
+  for (const [kind, n] of Object.entries(st.answered)) assert.ok(n > 0, `the server answered ${kind} ${n} times: ${JSON.stringify(st.answered)}`);
   const keys = log.map((e) => e.headers['idempotency-key']);
   assert.ok(keys.length > new Set(keys).size, 'some batches were re-sent under the same key');
   console.log(`# chaos: ${N} records in ${seconds.toFixed(1)} s (${Math.round(N / seconds)} records/s), ${log.length} POSTs, ` +
