@@ -597,3 +597,42 @@ fn per_service_breaker_settings_apply_and_other_services_use_the_default() {
         "two failures of three: still closed"
     );
 }
+
+#[test]
+fn idle_fresh_services_are_forgotten_but_a_failing_one_is_kept() {
+    use resource_guard::core::engine::SERVICE_IDLE_MS;
+    let clock = ManualClock::new(0);
+    let mut e =
+        engine(r#"{"rateLimit":{"requests":100000,"perMs":1000},"retry":{"maxRetries":0}}"#);
+    let bad = Submit::request(0, Priority::Normal, "https://failing.example", "GET");
+    let a = e.submit(clock.now(), &bad).unwrap();
+    e.on_status(clock.now(), 0, a.id, 503, None, None);
+    for i in 0..70u32 {
+        let svc = format!("https://s{i}.example");
+        let a = e
+            .submit(
+                clock.now(),
+                &Submit::request(0, Priority::Normal, &svc, "GET"),
+            )
+            .unwrap();
+        e.on_status(clock.now(), 0, a.id, 200, None, None);
+    }
+    clock.advance(SERVICE_IDLE_MS);
+    let a = e
+        .submit(
+            clock.now(),
+            &Submit::request(0, Priority::Normal, "https://new.example", "GET"),
+        )
+        .unwrap();
+    e.on_status(clock.now(), 0, a.id, 200, None, None);
+    let snap = e.snapshot_json(clock.now());
+    assert!(
+        snap.contains("https://failing.example"),
+        "a service with failures is not fresh: kept"
+    );
+    assert!(snap.contains("https://new.example"));
+    assert!(
+        !snap.contains("https://s1.example"),
+        "idle fresh services are pruned"
+    );
+}

@@ -436,13 +436,6 @@ impl<R: Rng> Engine<R> {
         !self.out.is_empty()
     }
 
-    /// Drains outputs into `f` in order.
-    pub fn drain_outputs(&mut self, mut f: impl FnMut(&Output)) {
-        for o in self.out.drain(..) {
-            f(&o);
-        }
-    }
-
     fn ticket(&self, id: u32) -> Option<&Ticket> {
         let t = self.tickets.get((id & SLOT_MASK) as usize)?;
         (t.gen == id >> SLOT_BITS && t.state != State::Free).then_some(t)
@@ -464,8 +457,12 @@ impl<R: Rng> Engine<R> {
         {
             return i as u32 + 1;
         }
-        let live = self.services.iter().filter(|s| s.is_some()).count();
-        if live >= defaults::MAX_SERVICES {
+        // Idle, fresh services are forgotten once the table is a quarter full; at capacity the
+        // least recently used unreferenced one goes, so the table never grows past MAX_SERVICES.
+        if self.services.iter().filter(|s| s.is_some()).count() >= defaults::MAX_SERVICES / 4 {
+            self.prune_services(now, SERVICE_IDLE_MS);
+        }
+        if self.services.iter().filter(|s| s.is_some()).count() >= defaults::MAX_SERVICES {
             self.prune_services(now, 0);
         }
         let spec = self.cfg.breaker_for(name);
