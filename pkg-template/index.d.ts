@@ -172,6 +172,7 @@ export interface HeapSnapshot {
   source: HeapSource;
   precise: boolean;
   quantized: boolean;
+  stale: boolean;
   level: HeapLevel;
   budgetBytes: number;
   ageMs: number;

@@ -460,21 +460,9 @@ impl JsGuardCore {
         });
         self.flush();
         let mut w = JsonWriter::new();
-        w.raw("{")
-            .key("usedBytes")
-            .u64(r.used_bytes)
-            .key("source")
-            .str(r.source.as_str())
-            .key("precise")
-            .bool(r.precise);
-        w.key("quantized")
-            .bool(r.quantized)
-            .key("stale")
-            .bool(r.stale);
-        w.key("sampledAt")
-            .u64(r.sampled_at.0)
-            .key("level")
-            .str(r.level.as_str());
+        w.raw("{");
+        r.write_fields(&mut w);
+        w.key("sampledAt").u64(r.sampled_at.0);
         w.key("wasmBytes").u64(wasm_memory_bytes()).raw("}");
         w.out
     }

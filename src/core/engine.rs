@@ -1565,19 +1565,9 @@ impl<R: Rng> Engine<R> {
         match self.heap.last() {
             Some(r) => {
                 let h = &self.cfg.heap;
-                w.raw("{")
-                    .key("usedBytes")
-                    .u64(r.used_bytes)
-                    .key("source")
-                    .str(r.source.as_str())
-                    .key("precise")
-                    .bool(r.precise);
-                w.key("quantized")
-                    .bool(r.quantized)
-                    .key("level")
-                    .str(self.heap.level().as_str())
-                    .key("budgetBytes")
-                    .u64(h.budget_bytes);
+                w.raw("{");
+                r.write_fields(&mut w);
+                w.key("budgetBytes").u64(h.budget_bytes);
                 w.key("ageMs").u64(now.since(r.sampled_at));
                 w.key("levels").raw("{");
                 for (name, l) in [

@@ -54,6 +54,7 @@ use std::collections::VecDeque;
 
 use super::config::HeapConfig;
 use super::defaults as d;
+use super::json::JsonWriter;
 use super::time::{Millis, MAX_TIMER_MS};
 
 /// `performance.memory` readings compared by the quantisation heuristic: 3.
@@ -165,6 +166,25 @@ pub struct HeapReading {
     pub quantized: bool,
     /// The same source reported the same value last time.
     pub stale: bool,
+}
+
+impl HeapReading {
+    /// Writes `"usedBytes", "source", "precise", "quantized", "stale", "level"` members (the
+    /// object's braces are the caller's), as the snapshot and `sampleHeap()` report them.
+    pub fn write_fields(&self, w: &mut JsonWriter) {
+        w.key("usedBytes")
+            .u64(self.used_bytes)
+            .key("source")
+            .str(self.source.as_str());
+        w.key("precise")
+            .bool(self.precise)
+            .key("quantized")
+            .bool(self.quantized);
+        w.key("stale")
+            .bool(self.stale)
+            .key("level")
+            .str(self.level.as_str());
+    }
 }
 
 /// A level transition, for the `heap` event and `onCleanup` listeners.
