@@ -194,9 +194,10 @@ export function renderReport(r) {
   md.push('');
 
   // --- upload ------------------------------------------------------------------------------
-  both('## 7. Upload throughput (/upload)');
+  for (const [title, u] of [['## 7. Upload throughput (/upload)', r.upload], ['## 7b. 50 MB of records through the uploader', r.upload50]]) {
+  if (!u) continue;
+  both(title);
   md.push('');
-  const u = r.upload;
   if (failed(u)) both(errLine('upload', u));
   else {
     const rows = [];
@@ -207,11 +208,12 @@ export function renderReport(r) {
     else rows.push(['plain fetch loop', 'n/a', 'n/a', 'n/a', `error: ${u.plain && u.plain.error}`]);
     both(table(['Uploader', 'records/s', 'MB/s', 'seconds', 'note'], rows));
     md.push('');
-    md.push(`${u.records} records (~145 B JSON each) in batches of ${u.batchItems}, concurrency ${u.concurrency}; the plain loop sends the same wire format (Idempotency-Key + Content-Digest) but has no durable queue.`);
+    md.push(`${u.records} records (~${(u.padBytes || 80) + 65} B JSON each) in batches of ${u.batchItems}, concurrency ${u.concurrency}; the plain loop sends the same wire format (Idempotency-Key + Content-Digest) but has no durable queue.`);
     const g = u.guard || {};
     if (g.longTasks) both(`Through the guard's uploader: main-thread long tasks (≥ 50 ms) during enqueue + upload: ${g.longTasks.count} (longest ${us(g.longTasks.maxMs, 0)} ms); wasm memory ${us(g.wasmBefore / 1024, 0)} KB → ${us(g.wasmAfter / 1024, 0)} KB (records never enter wasm memory: the planner sees ids and lengths only).`);
   }
   md.push('');
+  }
 
   if (r.fatal || r.pageErrors) {
     both('## Errors');

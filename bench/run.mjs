@@ -120,6 +120,8 @@ async function main() {
     await section(results, 'scale', () => call('scale'));
     await section(results, 'heap', () => call('heapSampling'));
     await section(results, 'upload', () => call('upload', QUICK ? { records: 2000 } : { records: 20000 }));
+    // 50 MB of records (~5 KB each): wasm memory must not grow with the data, and no long task.
+    await section(results, 'upload50', () => call('upload', QUICK ? { records: 500, batchItems: 100, padBytes: 5000 } : { records: 10000, batchItems: 100, padBytes: 5000 }));
     if (page.errors.length) results.pageErrors = page.errors.map((e) => String(e)).slice(0, 5);
   } catch (e) {
     results.fatal = String((e && e.message) || e).split('\n')[0];
