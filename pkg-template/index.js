@@ -120,7 +120,6 @@ class Call {
     this.settled = false;
     this.timer = 0;
     this.timedOut = false;
-    this.inFlight = false;
     this.aborted = false;
     // Stale-if-error applies to GET/HEAD with a cache, unless the caller opted out.
     this.cacheable = false;
@@ -133,7 +132,6 @@ class Call {
   /** Starts one attempt (the core admitted it). */
   go() {
     if (this.settled) return;
-    this.inFlight = true;
     this.timedOut = false;
     let init = this.init;
     let limit = this.timeoutMs;
@@ -158,7 +156,6 @@ class Call {
 
   onResponse(res) {
     if (this.timer) clearTimeout(this.timer), (this.timer = 0);
-    this.inFlight = false;
     if (this.settled) return;
     const core = this.g._core;
     if (!core) return this.settle(undefined, guardError('ERR_DISPOSED'));
@@ -181,7 +178,6 @@ class Call {
 
   onError(err) {
     if (this.timer) clearTimeout(this.timer), (this.timer = 0);
-    this.inFlight = false;
     if (this.settled) return;
     const core = this.g._core;
     if (!core) return this.settle(undefined, guardError('ERR_DISPOSED'));
