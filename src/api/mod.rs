@@ -5,7 +5,7 @@
 //! the core from inside a call, which wasm-bindgen would refuse).
 
 use crate::core::config::GuardConfig;
-use crate::core::engine::{Engine, Output, Priority, Submit, ThrottleReason, Verdict};
+use crate::core::engine::{shed_json, Engine, Output, Priority, Submit, ThrottleReason, Verdict};
 use crate::core::error::GuardError;
 use crate::core::heap::{HeapSample, HeapSource};
 use crate::core::json::JsonWriter;
@@ -25,6 +25,11 @@ pub mod upload;
 /// Errors cross the boundary as `"<CODE>\n<message>\n<detail>[\n<option path>]"`; the driver
 /// turns them into `ResourceGuardError`s (one factory, in JS, keeps `core::fmt` out of the binary).
 pub(crate) fn to_js(e: &GuardError) -> JsValue {
+    JsValue::from_str(&error_text(e))
+}
+
+/// The wire text of an error (see [`to_js`]).
+fn error_text(e: &GuardError) -> String {
     let mut s = String::from(e.code().as_str());
     s.push('\n');
     s.push_str(&e.message());
@@ -36,7 +41,7 @@ pub(crate) fn to_js(e: &GuardError) -> JsValue {
         s.push('\n');
         s.push_str(path);
     }
-    JsValue::from_str(&s)
+    s
 }
 
 #[wasm_bindgen]
@@ -210,27 +215,14 @@ impl JsGuardCore {
                     priority,
                     reason,
                 } => {
-                    let mut w = JsonWriter::new();
-                    w.raw("{").key("category").str(self.category_name(category));
-                    w.key("priority")
-                        .str(["system", "high", "normal", "low"][priority as usize]);
-                    w.key("reason")
-                        .str(if reason as u8 == 1 {
-                            "heapLimit"
-                        } else {
-                            "queueFull"
-                        })
-                        .raw("}");
-                    self.sink.push(OUT_EVENT, EV_SHED, 0.0, 0.0, &w.out);
+                    let body = shed_json(self.category_name(category), priority, reason);
+                    self.sink.push(OUT_EVENT, EV_SHED, 0.0, 0.0, &body);
                 }
                 Output::Heap(ch) => {
                     let mut w = JsonWriter::new();
-                    w.raw("{")
-                        .key("level")
-                        .str(ch.to.as_str())
-                        .key("previous")
-                        .str(ch.from.as_str());
-                    w.key("usedBytes").u64(ch.used_bytes).raw("}");
+                    w.raw("{");
+                    ch.write_fields(&mut w);
+                    w.raw("}");
                     self.sink
                         .push(OUT_EVENT, EV_HEAP, f64::from(ch.to as u8), 0.0, &w.out);
                 }
@@ -344,7 +336,7 @@ impl JsGuardCore {
     pub fn last_error(&self) -> String {
         self.last_error
             .as_ref()
-            .map_or_else(String::new, |e| to_js(e).as_string().unwrap_or_default())
+            .map_or_else(String::new, error_text)
     }
 
     /// An attempt answered with `status`. Returns -1 deliver, -2 rethrow, -10-code fail, or the

@@ -68,6 +68,19 @@ const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
 /// Services idle this long with fresh state are pruned: 5 minutes.
 pub const SERVICE_IDLE_MS: u64 = 300_000;
 
+/// The body of a shed event or report: `{"category","priority","reason"}`.
+#[must_use]
+pub fn shed_json(category: &str, priority: Priority, reason: ShedReason) -> String {
+    let mut w = JsonWriter::new();
+    w.raw("{")
+        .key("category")
+        .str(category)
+        .key("priority")
+        .str(priority.as_str());
+    w.key("reason").str(reason.as_str()).raw("}");
+    w.out
+}
+
 /// Work priority: `system` > `high` > `normal` > `low`, FIFO within one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -94,7 +107,11 @@ impl Priority {
         }
     }
 
-    const NAMES: [&'static str; 4] = ["system", "high", "normal", "low"];
+    /// The name in options, events and snapshots.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        ["system", "high", "normal", "low"][self as usize]
+    }
 }
 
 /// A request or job asking to start.
@@ -628,23 +645,11 @@ impl<R: Rng> Engine<R> {
                 .map_or("", |c| c.name.as_str());
             let mut key = String::from("shed:");
             key.push_str(name);
-            let mut w = JsonWriter::new();
-            w.raw("{")
-                .key("category")
-                .str(name)
-                .key("priority")
-                .str(Priority::NAMES[priority as usize]);
-            w.key("reason")
-                .str(if reason == ShedReason::HeapLimit {
-                    "heapLimit"
-                } else {
-                    "queueFull"
-                })
-                .raw("}");
+            let body_json = shed_json(name, priority, reason);
             r.push(Breach {
                 kind: ReportKind::Shed,
                 key,
-                body_json: w.out,
+                body_json,
                 at: now,
             });
         }
@@ -1405,15 +1410,9 @@ impl<R: Rng> Engine<R> {
             }
             if let Some(r) = self.reporter.as_mut() {
                 let mut w = JsonWriter::new();
-                w.raw("{")
-                    .key("level")
-                    .str(ch.to.as_str())
-                    .key("previous")
-                    .str(ch.from.as_str());
-                w.key("usedBytes")
-                    .u64(ch.used_bytes)
-                    .key("budgetBytes")
-                    .u64(self.cfg.heap.budget_bytes);
+                w.raw("{");
+                ch.write_fields(&mut w);
+                w.key("budgetBytes").u64(self.cfg.heap.budget_bytes);
                 w.key("source")
                     .str(reading.source.as_str())
                     .key("precise")
@@ -1517,8 +1516,8 @@ impl<R: Rng> Engine<R> {
             };
             w.key("inFlight").u64(u64::from(c.in_flight));
             w.key("queued").raw("{");
-            for (p, name) in Priority::NAMES.iter().enumerate() {
-                w.key(name).u64(u64::from(c.queued[p]));
+            for (p, &n) in c.queued.iter().enumerate() {
+                w.key(Priority::from_u8(p as u8).as_str()).u64(u64::from(n));
             }
             w.raw("}");
             w.key("blockedForMs")

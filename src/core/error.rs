@@ -83,6 +83,17 @@ pub enum ShedReason {
     QueueFull = 2,
 }
 
+impl ShedReason {
+    /// The name in events, errors and reports: `heapLimit` or `queueFull`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShedReason::HeapLimit => "heapLimit",
+            ShedReason::QueueFull => "queueFull",
+        }
+    }
+}
+
 /// What ran out of time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]

@@ -200,6 +200,18 @@ pub struct LevelChange {
     pub at: Millis,
 }
 
+impl LevelChange {
+    /// Writes the `level`, `previous` and `usedBytes` members (the braces are the caller's), as
+    /// the `heap` event and the heap report both carry them.
+    pub fn write_fields(&self, w: &mut JsonWriter) {
+        w.key("level")
+            .str(self.to.as_str())
+            .key("previous")
+            .str(self.from.as_str());
+        w.key("usedBytes").u64(self.used_bytes);
+    }
+}
+
 /// Main-thread pressure: `count` long tasks within the last `window_ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LongTaskBreach {
