@@ -77,6 +77,8 @@ pub struct JsGuardCore {
     clock: PerformanceClock,
     sink: Sink,
     last_error: Option<GuardError>,
+    /// The JSON error body's `code` of the last `status` call (`details.serverCode`).
+    server_code: Option<String>,
     created_at: Millis,
 }
 
@@ -281,6 +283,7 @@ impl JsGuardCore {
             clock: PerformanceClock,
             sink,
             last_error: None,
+            server_code: None,
             created_at: PerformanceClock.now(),
         })
     }
@@ -307,6 +310,7 @@ impl JsGuardCore {
         flags: u32,
         deadline_ms: f64,
         queue_timeout_ms: f64,
+        attempt_timeout_ms: f64,
     ) -> f64 {
         let now = self.now();
         let req = Submit {
@@ -318,6 +322,7 @@ impl JsGuardCore {
             retry_safe: Some(flags & 1 == 1),
             deadline_ms: opt_ms(deadline_ms),
             queue_timeout_ms: opt_ms(queue_timeout_ms),
+            attempt_timeout_ms: opt_ms(attempt_timeout_ms),
         };
         let r = self.engine.submit(now, &req);
         self.flush();
@@ -329,6 +334,12 @@ impl JsGuardCore {
                 -code
             }
         }
+    }
+
+    /// The JSON error body's `code` seen by the last `status` call, if any.
+    #[wasm_bindgen(js_name = serverCode)]
+    pub fn server_code(&self) -> Option<String> {
+        self.server_code.clone()
     }
 
     /// The last refusal or failure as `"CODE\nmessage\ndetail"`.
@@ -350,6 +361,7 @@ impl JsGuardCore {
     ) -> f64 {
         let now = self.now();
         let hint = body.as_deref().map(parse_error_body);
+        self.server_code = hint.as_ref().and_then(|h| h.code.clone());
         // The wall clock only matters for an HTTP-date hint; a success does not pay for it.
         let wall = if status >= 400 || retry_after.is_some() {
             wall_ms()
@@ -387,12 +399,17 @@ impl JsGuardCore {
         self.flush();
     }
 
-    /// An attempt failed without a response (`timeout`: its timeoutMs fired). Same encoding as
-    /// `status`.
+    /// An attempt failed without a response: `kind` 0 network error, 1 its `timeoutMs` fired
+    /// (a failure of the service), 2 the caller's `deadlineMs` ended it (not a failure). Same
+    /// encoding as `status`.
     #[wasm_bindgen(js_name = networkError)]
-    pub fn network_error(&mut self, id: u32, timeout: bool) -> f64 {
+    pub fn network_error(&mut self, id: u32, kind: u32) -> f64 {
         let now = self.now();
-        let v = self.engine.on_network_error(now, wall_ms(), id, timeout);
+        let v = if kind == 2 {
+            self.engine.on_deadline(now, id)
+        } else {
+            self.engine.on_network_error(now, wall_ms(), id, kind == 1)
+        };
         self.verdict(v)
     }
 

@@ -48,6 +48,9 @@ pub const BREAKER_RESET_TIMEOUT_MS: u64 = 60_000;
 pub const BREAKER_HALF_OPEN_PROBES: u32 = 1;
 /// Services tracked before idle, fresh ones are pruned: 256.
 pub const MAX_SERVICES: usize = 256;
+/// Longest a half-open probe may go unanswered before it counts as failed, ms: 30 000 (or the
+/// probe's own `timeoutMs` when shorter). A probe can therefore never wedge a breaker.
+pub const PROBE_TIMEOUT_MS: u64 = 30_000;
 /// Heap budget: 52 428 800 bytes (50 MB).
 pub const HEAP_BUDGET_BYTES: u64 = 52_428_800;
 /// Heap sampling interval: 30 000 ms.

@@ -29,13 +29,17 @@
 //! 3. the service's breaker is open → `ERR_CIRCUIT_OPEN` without touching the network;
 //! 4. queue: if anything of the category is already waiting, or a start is not allowed now, the
 //!    request waits in its category's bounded priority queue (full: see [`Engine::submit`]);
-//! 5. a start needs, in this order: no server block on the category (Retry-After on 429/503,
-//!    RateLimit headers), a rate slot (sliding window + burst spacing), at the heap limit a slot of
-//!    the halved rate for `normal`, and a concurrency slot (bulkhead);
+//! 5. a start needs, in this order: a rate slot (sliding window + burst spacing), at the heap
+//!    limit a slot of the halved rate for `normal`, a concurrency slot (bulkhead), and no server
+//!    hint on its own (category, service) pair (Retry-After / `retryAfterMs` on 429/503,
+//!    RateLimit headers). Work whose pair is held is *parked* (out of the queue, still counted
+//!    against `queue.maxDepth` and its queue timeout) until the hint ends, so a third party's
+//!    429 never delays another service of the same category;
 //! 6. at dispatch the breaker admits (half-open lets `halfOpenProbes` through).
 //!
 //! After an attempt: the breaker records the outcome (5xx, 408, network errors and attempt
-//! timeouts are failures; 429 is pacing, not failure), a 429/503 hint blocks the whole category,
+//! timeouts are failures; 429 is pacing, not failure; the caller's deadline or abort is neither),
+//! a 429/503 hint holds its (category, service) pair for at most `retry.maxRetryAfterMs`,
 //! then [`crate::core::retry::decide`] chooses deliver, retry (after the hint or a backoff, through
 //! the queue again so retries also respect the rate limit), or give up.
 //!
@@ -132,8 +136,12 @@ pub struct Submit<'a> {
     pub retry_safe: Option<bool>,
     /// Whole-call deadline from now, ms.
     pub deadline_ms: Option<u64>,
-    /// Longest wait in the queue, ms (default `queue.timeoutMs`).
+    /// Longest wait in the queue, ms (default `queue.timeoutMs`), measured each time the work
+    /// enters the queue (first admission and every retry), from that moment.
     pub queue_timeout_ms: Option<u64>,
+    /// The caller's per-attempt `timeoutMs`; bounds a half-open probe (else
+    /// [`defaults::PROBE_TIMEOUT_MS`]).
+    pub attempt_timeout_ms: Option<u64>,
 }
 
 impl<'a> Submit<'a> {
@@ -149,6 +157,7 @@ impl<'a> Submit<'a> {
             retry_safe: None,
             deadline_ms: None,
             queue_timeout_ms: None,
+            attempt_timeout_ms: None,
         }
     }
 
@@ -285,6 +294,9 @@ enum State {
     Admitting,
     Running,
     Backoff,
+    /// Out of the queue because its (category, service) pair is held by a server hint; back in
+    /// the queue, in submit order, at `ready_at`.
+    Parked,
 }
 
 #[derive(Debug)]
@@ -298,8 +310,14 @@ struct Ticket {
     retry_safe: bool,
     probe: bool,
     retries: u32,
+    /// Submit order (FIFO within a priority when parked work returns to the queue).
+    seq: u64,
     deadline: Option<Millis>,
+    queue_timeout: Option<u64>,
     queue_deadline: Option<Millis>,
+    attempt_timeout: Option<u64>,
+    /// A half-open probe that has not answered by then counts as failed.
+    probe_until: Option<Millis>,
     ready_at: Millis,
     backoff: Option<Backoff>,
 }
@@ -333,7 +351,8 @@ struct Category {
     in_flight: u32,
     lanes: [VecDeque<u32>; 4],
     queued: [u32; 4],
-    blocked_until: Option<Millis>,
+    /// Tickets parked by a server hint on their (category, service) pair.
+    parked: u32,
     counters: Counters,
     /// Starts not yet confirmed by the driver (see [`Engine::stamp_starts`]).
     unstamped: u32,
@@ -344,10 +363,74 @@ struct Service {
     name: String,
     breaker: CircuitBreaker,
     budget: RetryBudget,
+    /// Server hints per category this service was reached through (a handful at most: one per
+    /// configured category).
+    hints: Vec<PairHint>,
     refs: u32,
     last_used: Millis,
     sent: u64,
     failed: u64,
+}
+
+/// What a service's server said about one (category, service) pair: a Retry-After / JSON
+/// `retryAfterMs` block and the `RateLimit` / `X-RateLimit-*` quota. Both already capped by
+/// `retry.maxRetryAfterMs` when recorded.
+#[derive(Clone, Copy, Debug)]
+struct PairHint {
+    category: u16,
+    /// No start before this (0: none).
+    block: Millis,
+    /// Starts left before `reset_at` (meaningful while `reset_at > now`).
+    remaining: u32,
+    /// End of the advertised quota window (0: no quota).
+    reset_at: Millis,
+}
+
+impl PairHint {
+    /// When the pair may start again and why, if it is held at `now`.
+    fn held(&self, now: Millis) -> Option<(Millis, ThrottleReason)> {
+        let paced = (self.remaining == 0 && self.reset_at > now).then_some(self.reset_at);
+        match (self.block > now, paced) {
+            (true, Some(p)) if p > self.block => Some((p, ThrottleReason::Paced)),
+            (true, _) => Some((self.block, ThrottleReason::ServerHint)),
+            (false, Some(p)) => Some((p, ThrottleReason::Paced)),
+            (false, None) => None,
+        }
+    }
+
+    fn expired(&self, now: Millis) -> bool {
+        self.block <= now && self.reset_at <= now
+    }
+}
+
+impl Service {
+    fn hint(&self, cat: u16) -> Option<&PairHint> {
+        self.hints.iter().find(|h| h.category == cat)
+    }
+
+    fn hint_mut(&mut self, cat: u16, now: Millis) -> &mut PairHint {
+        // Expired hints go first, so the list stays as small as the live hints.
+        self.hints.retain(|h| !h.expired(now));
+        match self.hints.iter().position(|h| h.category == cat) {
+            Some(i) => &mut self.hints[i],
+            None => {
+                self.hints.push(PairHint {
+                    category: cat,
+                    block: Millis(0),
+                    remaining: 0,
+                    reset_at: Millis(0),
+                });
+                let last = self.hints.len() - 1;
+                &mut self.hints[last]
+            }
+        }
+    }
+
+    /// Nothing is held for any category at `now`.
+    fn hints_fresh(&mut self, now: Millis) -> bool {
+        self.hints.retain(|h| !h.expired(now));
+        self.hints.is_empty()
+    }
 }
 
 /// The scheduler. Generic over the jitter source so tests replay exact delays.
@@ -370,6 +453,8 @@ pub struct Engine<R: Rng> {
     /// Whether some category has starts the driver has not confirmed yet.
     unstamped: bool,
     disposed: bool,
+    /// Submit counter (ticket `seq`).
+    next_seq: u64,
 }
 
 impl<R: Rng> Engine<R> {
@@ -393,7 +478,7 @@ impl<R: Rng> Engine<R> {
                 in_flight: 0,
                 lanes: Default::default(),
                 queued: [0; 4],
-                blocked_until: None,
+                parked: 0,
                 counters: Counters::default(),
                 unstamped: 0,
             })
@@ -414,6 +499,7 @@ impl<R: Rng> Engine<R> {
             verbose: false,
             unstamped: false,
             disposed: false,
+            next_seq: 0,
         }
     }
 
@@ -492,6 +578,7 @@ impl<R: Rng> Engine<R> {
                 r.budget_min_per_sec,
                 defaults::RETRY_BUDGET_WINDOW_MS,
             ),
+            hints: Vec::new(),
             refs: 0,
             last_used: now,
             sent: 0,
@@ -519,6 +606,7 @@ impl<R: Rng> Engine<R> {
                 if svc.refs == 0
                     && svc.breaker.is_fresh()
                     && svc.budget.is_fresh(now)
+                    && svc.hints_fresh(now)
                     && now.since(svc.last_used) >= idle_ms
                 {
                     *s = None;
@@ -587,6 +675,7 @@ impl<R: Rng> Engine<R> {
             match state {
                 State::Running => c.in_flight = c.in_flight.saturating_sub(1),
                 State::Queued => c.queued[prio] = c.queued[prio].saturating_sub(1),
+                State::Parked => c.parked = c.parked.saturating_sub(1),
                 _ => {}
             }
         }
@@ -712,7 +801,23 @@ impl<R: Rng> Engine<R> {
         let retry_safe = req
             .retry_safe
             .unwrap_or_else(|| self.is_retry_safe(req.method, req.has_idempotency_key));
-        let queue_timeout = req.queue_timeout_ms.or(self.cfg.queue_timeout_ms);
+        let queue_timeout = req
+            .queue_timeout_ms
+            .or(self.cfg.queue_timeout_ms)
+            .map(|d| d.min(MAX_TIMER_MS));
+        let deadline = req.deadline_ms.map(|d| now.plus(d.min(MAX_TIMER_MS)));
+        // A server hint on this (category, service) pair that outlasts the caller's deadline can
+        // only end in a timeout: say so now (the fallback cache may answer instead).
+        let held = self.pair_held(cat, service, now);
+        if let (Some((until, _)), Some(d)) = (held, deadline) {
+            if until >= d {
+                self.categories[cat as usize].counters.failed += 1;
+                return Err(GuardError::RetryAfterTooLong {
+                    retry_after_ms: now.until(until),
+                });
+            }
+        }
+        self.next_seq += 1;
         let ticket = Ticket {
             gen: 0,
             state: State::Queued,
@@ -722,17 +827,23 @@ impl<R: Rng> Engine<R> {
             retry_safe,
             probe: false,
             retries: 0,
-            deadline: req.deadline_ms.map(|d| now.plus(d.min(MAX_TIMER_MS))),
-            queue_deadline: queue_timeout.map(|d| now.plus(d.min(MAX_TIMER_MS))),
+            seq: self.next_seq,
+            deadline,
+            queue_timeout,
+            queue_deadline: queue_timeout.map(|d| now.plus(d)),
+            attempt_timeout: req.attempt_timeout_ms,
+            probe_until: None,
             ready_at: now,
             backoff: None,
         };
         let c = &self.categories[cat as usize];
-        let waiting: u32 = c.queued.iter().sum();
-        if waiting == 0 && self.can_start(cat, req.priority, now).is_ok() {
+        let in_lanes: u32 = c.queued.iter().sum();
+        let waiting = in_lanes + c.parked;
+        if in_lanes == 0 && held.is_none() && self.can_start(cat, req.priority, now).is_ok() {
             let id = self
                 .alloc(Ticket {
                     state: State::Admitting,
+                    queue_deadline: None,
                     ..ticket
                 })
                 .ok_or(GuardError::QueueFull {
@@ -775,19 +886,30 @@ impl<R: Rng> Engine<R> {
                 }
             }
         }
+        let queue_deadline = ticket.queue_deadline;
         let id = self.alloc(ticket).ok_or(GuardError::QueueFull {
             capacity: MAX_TICKETS,
         })?;
         if let Some(s) = self.svc(service) {
             s.refs += 1;
         }
-        self.enqueue(id, now);
         self.categories[cat as usize].counters.throttled += 1;
+        for at in [queue_deadline, deadline].into_iter().flatten() {
+            self.push_timer(at, id);
+        }
+        let why = match held {
+            // Held by its own service's hint: park it, the rest of the category is not delayed.
+            Some((until, reason)) => {
+                self.park(id, until);
+                Some((reason, now.until(until)))
+            }
+            None => {
+                self.enqueue(id);
+                self.can_start(cat, req.priority, now).err()
+            }
+        };
         if self.verbose {
-            let (reason, wait_ms) = match self.can_start(cat, req.priority, now) {
-                Err(x) => x,
-                Ok(()) => (ThrottleReason::Queue, 0),
-            };
+            let (reason, wait_ms) = why.unwrap_or((ThrottleReason::Queue, 0));
             self.emit(Output::Throttle {
                 category: cat,
                 reason,
@@ -795,6 +917,28 @@ impl<R: Rng> Engine<R> {
             });
         }
         Ok(Admitted { id, started: false })
+    }
+
+    /// When the (category, service) pair may start again and why, if a server hint holds it.
+    fn pair_held(&self, cat: u16, service: u32, now: Millis) -> Option<(Millis, ThrottleReason)> {
+        if service == 0 {
+            return None;
+        }
+        self.services
+            .get(service as usize - 1)?
+            .as_ref()?
+            .hint(cat)?
+            .held(now)
+    }
+
+    /// Takes a queued ticket out of its lane until `until` (its pair is held by a hint).
+    fn park(&mut self, id: u32, until: Millis) {
+        let Some(t) = self.ticket_mut(id) else { return };
+        t.state = State::Parked;
+        t.ready_at = until;
+        let cat = t.category as usize;
+        self.categories[cat].parked += 1;
+        self.push_timer(until, id);
     }
 
     fn last_fail(&mut self, id: u32) -> GuardError {
@@ -811,19 +955,11 @@ impl<R: Rng> Engine<R> {
         }
     }
 
-    fn enqueue(&mut self, id: u32, now: Millis) {
-        let (cat, prio, qd, dl) = match self.ticket_mut(id) {
-            Some(t) => {
-                t.state = State::Queued;
-                (
-                    t.category as usize,
-                    t.priority as usize,
-                    t.queue_deadline,
-                    t.deadline,
-                )
-            }
-            None => return,
-        };
+    /// Appends a ticket to its lane (newcomers).
+    fn enqueue(&mut self, id: u32) {
+        let Some(t) = self.ticket_mut(id) else { return };
+        t.state = State::Queued;
+        let (cat, prio) = (t.category as usize, t.priority as usize);
         let c = &mut self.categories[cat];
         c.lanes[prio].push_back(id);
         c.queued[prio] += 1;
@@ -835,11 +971,29 @@ impl<R: Rng> Engine<R> {
                 t.gen == i >> SLOT_BITS && t.state == State::Queued
             });
         }
-        for at in [qd, dl].into_iter().flatten() {
-            if at > now {
-                self.push_timer(at, id);
-            }
+    }
+
+    /// Puts a ticket that was admitted earlier (a retry after its backoff, parked work whose
+    /// hint ended) back into its lane in submit order, ahead of everything submitted after it.
+    fn requeue(&mut self, id: u32) {
+        let Some(t) = self.ticket_mut(id) else { return };
+        let was_parked = t.state == State::Parked;
+        t.state = State::Queued;
+        let (cat, prio, seq) = (t.category as usize, t.priority as usize, t.seq);
+        let tickets = &self.tickets;
+        let c = &mut self.categories[cat];
+        if was_parked {
+            c.parked = c.parked.saturating_sub(1);
         }
+        let lane = &mut c.lanes[prio];
+        // Bounded scan: lanes hold at most `queue.maxDepth` live entries plus tombstones.
+        let at = lane
+            .iter()
+            .take(4096)
+            .position(|&i| tickets.get((i & SLOT_MASK) as usize).is_some_and(|t| t.seq > seq))
+            .unwrap_or(lane.len().min(4096));
+        lane.insert(at, id);
+        c.queued[prio] += 1;
     }
 
     /// Schedules a lazy timer; compacts the heap when finished tickets' timers pile up, so
@@ -889,11 +1043,6 @@ impl<R: Rng> Engine<R> {
         now: Millis,
     ) -> Result<(), (ThrottleReason, u64)> {
         let c = &self.categories[cat as usize];
-        if let Some(b) = c.blocked_until {
-            if b > now {
-                return Err((ThrottleReason::ServerHint, now.until(b)));
-            }
-        }
         if let Some(l) = &c.limiter {
             if let Err(nu) = l.check(now) {
                 let reason = match nu.reason {
@@ -926,15 +1075,41 @@ impl<R: Rng> Engine<R> {
         let Some(t) = self.ticket(id) else {
             return false;
         };
-        let (cat, prio, service) = (t.category as usize, t.priority, t.service);
+        let (cat, prio, service, first, attempt_timeout) = (
+            t.category as usize,
+            t.priority,
+            t.service,
+            t.retries == 0,
+            t.attempt_timeout,
+        );
         if let Some(s) = self.svc(service) {
             let (adm, tr) = s.breaker.admit(now);
             match adm {
                 Admission::Allowed { probe } => {
-                    s.budget.record_request(now);
+                    // The budget counts original requests; retries are what it rations.
+                    if first {
+                        s.budget.record_request(now);
+                    }
                     s.sent += 1;
+                    // A start spends one of the pair's advertised quota.
+                    if let Some(h) = s.hints.iter_mut().find(|h| h.category == cat as u16) {
+                        if h.reset_at > now {
+                            h.remaining = h.remaining.saturating_sub(1);
+                        }
+                    }
+                    let probe_until = probe.then(|| {
+                        now.plus(
+                            attempt_timeout
+                                .unwrap_or(defaults::PROBE_TIMEOUT_MS)
+                                .min(defaults::PROBE_TIMEOUT_MS),
+                        )
+                    });
                     if let Some(t) = self.ticket_mut(id) {
                         t.probe = probe;
+                        t.probe_until = probe_until;
+                    }
+                    if let Some(at) = probe_until {
+                        self.push_timer(at, id);
                     }
                     self.breaker_transition(service, tr, now);
                 }
@@ -982,7 +1157,9 @@ impl<R: Rng> Engine<R> {
     /// Starts whatever may start in `cat` now (priority order, FIFO within a priority).
     fn pump(&mut self, cat: u16, now: Millis) {
         while let Some(id) = self.front(cat) {
-            let prio = self.ticket(id).map_or(Priority::Normal, |t| t.priority);
+            let (prio, service) = self
+                .ticket(id)
+                .map_or((Priority::Normal, 0), |t| (t.priority, t.service));
             if self.can_start(cat, prio, now).is_err() {
                 break;
             }
@@ -990,6 +1167,11 @@ impl<R: Rng> Engine<R> {
             let lane = prio as usize;
             c.lanes[lane].pop_front();
             c.queued[lane] = c.queued[lane].saturating_sub(1);
+            // Its own service asked to wait: step aside, the other services go on.
+            if let Some((until, _)) = self.pair_held(cat, service, now) {
+                self.park(id, until);
+                continue;
+            }
             if let Some(t) = self.ticket_mut(id) {
                 // Out of the queue; `dispatch` makes it Running (or fails it).
                 t.state = State::Admitting;
@@ -1022,7 +1204,8 @@ impl<R: Rng> Engine<R> {
         }
     }
 
-    /// Fires due timers (queue timeouts, deadlines, retry waits) and starts what may start.
+    /// Fires due timers (queue timeouts, deadlines, retry waits, parked work, probe timeouts)
+    /// and starts what may start.
     pub fn poll(&mut self, now: Millis) {
         while let Some(&Reverse((at, id))) = self.timers.peek() {
             if at > now.0 {
@@ -1031,10 +1214,12 @@ impl<R: Rng> Engine<R> {
             self.timers.pop();
             let Some(t) = self.ticket(id) else { continue };
             let (state, cat) = (t.state, t.category);
+            let waiting = matches!(state, State::Queued | State::Parked);
             let deadline_due = t.deadline.is_some_and(|d| d <= now);
-            let queue_due = t.queue_deadline.is_some_and(|d| d <= now) && state == State::Queued;
+            let queue_due = waiting && t.queue_deadline.is_some_and(|d| d <= now);
+            let probe_due = t.probe && t.probe_until.is_some_and(|p| p <= now);
             match state {
-                State::Queued | State::Backoff if deadline_due || queue_due => {
+                State::Queued | State::Backoff | State::Parked if deadline_due || queue_due => {
                     let kind = if deadline_due {
                         TimeoutKind::Deadline
                     } else {
@@ -1049,7 +1234,19 @@ impl<R: Rng> Engine<R> {
                         error: GuardError::Timeout { kind },
                     });
                 }
-                State::Backoff if t.ready_at <= now => self.enqueue_front(id, now),
+                State::Backoff if t.ready_at <= now => {
+                    // A retry waits in the queue again: its queue timeout starts now.
+                    let qd = t.queue_timeout.map(|d| now.plus(d));
+                    if let Some(t) = self.ticket_mut(id) {
+                        t.queue_deadline = qd;
+                    }
+                    if let Some(at) = qd {
+                        self.push_timer(at, id);
+                    }
+                    self.requeue(id);
+                }
+                State::Parked if t.ready_at <= now => self.requeue(id),
+                State::Running if probe_due => self.probe_expired(id, now),
                 _ => {}
             }
         }
@@ -1058,14 +1255,18 @@ impl<R: Rng> Engine<R> {
         }
     }
 
-    /// A retry re-enters its queue ahead of its priority's newcomers (it was admitted earlier).
-    fn enqueue_front(&mut self, id: u32, _now: Millis) {
+    /// A half-open probe that has not answered in time counts as failed (the breaker reopens and
+    /// a later call may probe again); its late answer no longer counts.
+    fn probe_expired(&mut self, id: u32, now: Millis) {
         let Some(t) = self.ticket_mut(id) else { return };
-        t.state = State::Queued;
-        let (cat, prio) = (t.category as usize, t.priority as usize);
-        let c = &mut self.categories[cat];
-        c.lanes[prio].push_front(id);
-        c.queued[prio] += 1;
+        t.probe = false;
+        t.probe_until = None;
+        let service = t.service;
+        if let Some(s) = self.svc(service) {
+            s.failed += 1;
+            let tr = s.breaker.record_failure(now, true);
+            self.breaker_transition(service, tr, now);
+        }
     }
 
     /// When the driver should call [`Engine::poll`] next (absolute; `None`: nothing scheduled;
@@ -1127,6 +1328,8 @@ impl<R: Rng> Engine<R> {
     }
 
     /// Records a failed attempt without a response (`timeout`: the attempt's `timeoutMs` fired).
+    /// A per-attempt timeout is a failure of the service (breaker, retries); see
+    /// [`Engine::on_deadline`] for the caller's own deadline.
     pub fn on_network_error(
         &mut self,
         now: Millis,
@@ -1140,6 +1343,28 @@ impl<R: Rng> Engine<R> {
             Outcome::NetworkError
         };
         self.after_attempt(now, now_wall_ms, id, &outcome, true)
+    }
+
+    /// The caller's `deadlineMs` ended a running attempt. That is the caller's limit, not a
+    /// failure of the service: the breaker and the retry budget learn nothing (a probe frees its
+    /// slot), and the call fails with `ERR_TIMEOUT` (deadline).
+    pub fn on_deadline(&mut self, now: Millis, id: u32) -> Verdict {
+        let Some(t) = self.ticket(id) else {
+            return Verdict::Fail(GuardError::Disposed);
+        };
+        let (state, service, probe, cat) = (t.state, t.service, t.probe, t.category);
+        if state == State::Running && probe {
+            if let Some(s) = self.svc(service) {
+                s.breaker.record_cancel(true);
+            }
+        }
+        let c = &mut self.categories[cat as usize].counters;
+        c.failed += 1;
+        c.timed_out += 1;
+        self.finish(id, now);
+        Verdict::Fail(GuardError::Timeout {
+            kind: TimeoutKind::Deadline,
+        })
     }
 
     fn after_attempt(
@@ -1176,15 +1401,19 @@ impl<R: Rng> Engine<R> {
             }
             self.breaker_transition(service, tr, now);
         }
-        // 2. A 429/503 hint is shared: the whole category waits, not just this request.
+        // 2. A 429/503 hint holds the (category, service) pair that sent it, never the other
+        //    services of the category; capped by `retry.maxRetryAfterMs` even when this request
+        //    gives up on it or was not retryable.
         if let Outcome::Status {
             status: 429 | 503, ..
         } = outcome
         {
             if let Some(hint) = retry::server_hint_ms(outcome, now_wall_ms) {
                 let until = now.plus(hint.min(self.cfg.retry.max_retry_after_ms));
-                let c = &mut self.categories[cat as usize];
-                c.blocked_until = Some(c.blocked_until.map_or(until, |b| b.max(until)));
+                if let Some(s) = self.svc(service) {
+                    let h = s.hint_mut(cat, now);
+                    h.block = h.block.max(until);
+                }
             }
         }
         // 3. Decide.
@@ -1322,13 +1551,19 @@ impl<R: Rng> Engine<R> {
         }
     }
 
-    /// The server's pacing headers (`RateLimit`, `X-RateLimit-*`) for the category of `id`.
+    /// The server's pacing headers (`RateLimit`, `X-RateLimit-*`) for the (category, service)
+    /// pair of `id`: at most `remaining` more starts of that pair before the reset, which is
+    /// capped by `retry.maxRetryAfterMs` (a longer reset waits at most the cap; it never fails a
+    /// call by itself). Replaces the pair's earlier quota.
     pub fn on_pacing(&mut self, now: Millis, id: u32, remaining: u32, reset_ms: u64) {
-        let Some(cat) = self.ticket(id).map(|t| t.category) else {
+        let Some((cat, service)) = self.ticket(id).map(|t| (t.category, t.service)) else {
             return;
         };
-        if let Some(l) = self.categories[cat as usize].limiter.as_mut() {
-            l.pace(now, remaining, reset_ms.min(MAX_TIMER_MS));
+        let cap = self.cfg.retry.max_retry_after_ms;
+        if let Some(s) = self.svc(service) {
+            let h = s.hint_mut(cat, now);
+            h.remaining = remaining;
+            h.reset_at = now.plus(reset_ms.min(cap));
         }
     }
 
@@ -1483,7 +1718,7 @@ impl<R: Rng> Engine<R> {
         let mut w = JsonWriter::new();
         w.raw("{").key("liveTickets").u64(u64::from(self.live));
         w.key("categories").raw("{");
-        for c in &self.categories {
+        for (ci, c) in self.categories.iter().enumerate() {
             w.key(&c.name).raw("{");
             match &c.limiter {
                 Some(l) => {
@@ -1520,8 +1755,16 @@ impl<R: Rng> Engine<R> {
                 w.key(Priority::from_u8(p as u8).as_str()).u64(u64::from(n));
             }
             w.raw("}");
-            w.key("blockedForMs")
-                .u64(c.blocked_until.map_or(0, |b| now.until(b)));
+            w.key("parked").u64(u64::from(c.parked));
+            let blocked = self
+                .services
+                .iter()
+                .flatten()
+                .filter_map(|s| s.hint(ci as u16).and_then(|h| h.held(now)))
+                .map(|(until, _)| now.until(until))
+                .max()
+                .unwrap_or(0);
+            w.key("blockedForMs").u64(blocked);
             let k = &c.counters;
             w.key("counters")
                 .raw("{")
@@ -1552,6 +1795,16 @@ impl<R: Rng> Engine<R> {
                 .key("retryInMs")
                 .u64(s.breaker.retry_in_ms(now));
             w.key("retryBudget").u64(u64::from(s.budget.available(now)));
+            // Server hints holding this service, per category (ms left).
+            w.key("blockedForMs").raw("{");
+            for h in &s.hints {
+                if let Some((until, _)) = h.held(now) {
+                    if let Some(c) = self.categories.get(h.category as usize) {
+                        w.key(&c.name).u64(now.until(until));
+                    }
+                }
+            }
+            w.raw("}");
             w.key("counters")
                 .raw("{")
                 .key("sent")
