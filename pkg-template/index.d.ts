@@ -126,9 +126,15 @@ export interface GuardRequestInit extends Omit<RequestInit, 'priority'> {
   category?: string;
   /** Breaker and retry-budget key. @default the request's origin */
   service?: string;
-  /** Per attempt, ms. */
+  /**
+   * Per attempt, ms. An attempt that runs out of it is a failure of the service (breaker, retry);
+   * it also bounds a half-open probe and the reading of an error body.
+   */
   timeoutMs?: number;
-  /** The whole call (queue + attempts + backoff), ms. */
+  /**
+   * The whole call (queue + attempts + backoff), ms. Running out of it is the caller's limit, not
+   * a failure of the service: it never counts toward the breaker or the retry budget.
+   */
   deadlineMs?: number;
   /** `true`: generate one. Makes POST/PATCH retryable; the same key is sent on every attempt. */
   idempotencyKey?: string | true;
@@ -155,6 +161,9 @@ export interface CategorySnapshot {
   queued: Record<Priority, number>;
   startsInWindow: number;
   nextFreeInMs: number;
+  /** Requests waiting for a server hint on their own (category, service) pair, out of the queue. */
+  parked: number;
+  /** The longest server hint holding any service of this category, ms (0: none). */
   blockedForMs: number;
   counters: { sent: number; retried: number; throttled: number; shed: number; failed: number; timedOut: number; completed: number };
 }
@@ -164,6 +173,8 @@ export interface ServiceSnapshot {
   failures: number;
   retryInMs: number;
   retryBudget: number;
+  /** Server hints (Retry-After, `retryAfterMs`, RateLimit) holding this service, ms left per category. */
+  blockedForMs: Record<string, number>;
   counters: { sent: number; failed: number };
 }
 
@@ -180,6 +191,8 @@ export interface HeapSnapshot {
 }
 
 export interface GuardSnapshot {
+  /** True after `dispose()`: the snapshot is the final state, with nothing live. */
+  disposed: boolean;
   uptimeMs: number;
   wasmMemoryBytes: number;
   liveTickets: number;

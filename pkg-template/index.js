@@ -4,7 +4,7 @@
 // calls back into this file while it runs: its outputs are collected by a sink and acted on after
 // each call returns.
 import init, { GuardCore } from './resource_guard.js';
-import { ResourceGuardError, isResourceGuardError, guardError, fromCore } from './errors.js';
+import { ResourceGuardError, isResourceGuardError, guardError, fromCore, CODES } from './errors.js';
 import { ResponseCache } from './cache.js';
 import { Uploader } from './uploader.js';
 
@@ -36,51 +36,88 @@ const now = () => perf.now();
 const PRIORITY = { system: 0, high: 1, normal: 2, low: 3 };
 // Our queue priority -> the platform's fetch priority hint (fetch throws on 'normal').
 const FETCH_PRIORITY = ['high', 'high', 'auto', 'low'];
-const CODES = [, 'ERR_INVALID_OPTION', 'ERR_QUEUE_FULL', 'ERR_SHED', 'ERR_TIMEOUT', 'ERR_CIRCUIT_OPEN', 'ERR_RETRIES_EXHAUSTED', 'ERR_RETRY_AFTER_TOO_LONG', 'ERR_PAYLOAD_TOO_LARGE', 'ERR_UNSUPPORTED', 'ERR_DISPOSED'];
 const EVENTS = ['throttle', 'retry', 'giveUp', 'breaker', 'shed', 'heap'];
 const LEVELS = ['normal', 'warning', 'critical', 'limit'];
 const TIMEOUT_JOB = 4;
 const BODY_CAP = 8192;
+/** Longest an error body is read for its hints, ms (less when the attempt has less time left). */
+const ERROR_BODY_MS = 2000;
+/** How an attempt ended without a response (the core's networkError kinds). */
+const NET = 0, ATTEMPT_TIMEOUT = 1, DEADLINE = 2;
 const MAX_TIMER = 2147483647;
 
-// A document's origin never changes, and `location.origin` costs a microsecond per read.
-let pageOrigin;
-const ownOrigin = () => (pageOrigin ??= globalThis.location ? location.origin : '');
-
-/** The origin of a request target without parsing the whole URL on the hot path. */
+/**
+ * The service (breaker and hint key) of a request target: the platform's own `URL` origin, so
+ * protocol-relative URLs, upper-case schemes and hosts, default ports and credentials in URLs all
+ * map to the right service, and query strings never make a new one. Parsed targets are memoised
+ * (bounded) because `new URL` costs about a microsecond.
+ */
+const origins = new Map();
 function originOf(input) {
-  if (typeof input === 'string') {
-    if (input.startsWith('http://') || input.startsWith('https://')) {
-      const i = input.indexOf('/', input.indexOf('//') + 2);
-      return (i < 0 ? input : input.slice(0, i)).toLowerCase();
+  if (input && typeof input === 'object') {
+    if (typeof input.origin === 'string' && typeof input.href === 'string') return input.origin; // URL
+    if (typeof input.url === 'string') input = input.url; // Request (absolute)
+  }
+  const href = String(input);
+  let o = origins.get(href);
+  if (o === undefined) {
+    try {
+      o = new URL(href, globalThis.location?.href).origin;
+    } catch {
+      o = '';
     }
-    return ownOrigin();
+    if (o === 'null') o = ''; // opaque origins (data:, file:) have no service
+    if (href.length <= 512) {
+      if (origins.size >= 256) origins.clear();
+      origins.set(href, o);
+    }
   }
-  if (input && typeof input.origin === 'string') return input.origin; // URL
-  try {
-    return new URL(input.url, globalThis.location?.href).origin; // Request
-  } catch {
-    return '';
-  }
+  return o;
 }
 
-/** Reads at most BODY_CAP bytes of a JSON error body from a clone, never the caller's body. */
-async function readCapped(res) {
+/** `AbortSignal.any([a, b])`, or a linked controller where the platform lacks it (Safari < 17.4). */
+function anySignal(a, b) {
+  if (typeof AbortSignal.any === 'function') {
+    try {
+      return [AbortSignal.any([a, b]), null];
+    } catch {}
+  }
+  const c = new AbortController();
+  if (a.aborted || b.aborted) {
+    c.abort(a.aborted ? a.reason : b.reason);
+    return [c.signal, null];
+  }
+  const fa = () => c.abort(a.reason), fb = () => c.abort(b.reason);
+  a.addEventListener('abort', fa, { once: true });
+  b.addEventListener('abort', fb, { once: true });
+  return [c.signal, () => { a.removeEventListener('abort', fa); b.removeEventListener('abort', fb); }];
+}
+
+const TIMED_OUT = {};
+/**
+ * Reads at most BODY_CAP bytes of a JSON error body from a clone (never the caller's body), for
+ * at most `ms`: the cap is applied while streaming, and a body that trickles in is abandoned at
+ * the time cap, so it cannot hold the call, its bulkhead slot or a probe.
+ */
+async function readCapped(res, ms) {
   const type = res.headers.get('content-type') || '';
-  if (!type.includes('json') || !res.body) return undefined;
+  if (!type.includes('json') || !res.body || !(ms > 0)) return undefined;
   const reader = res.clone().body.getReader();
   const parts = [];
-  let n = 0;
+  let n = 0, timer;
+  const late = new Promise((r) => { timer = setTimeout(r, Math.min(ms, MAX_TIMER), TIMED_OUT); });
   try {
-    while (n < BODY_CAP) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      parts.push(value);
-      n += value.length;
+    while (n <= BODY_CAP) {
+      const r = await Promise.race([reader.read(), late]);
+      if (r === TIMED_OUT) return undefined;
+      if (r.done) break;
+      parts.push(r.value);
+      n += r.value.length;
     }
   } catch {
     return undefined;
   } finally {
+    clearTimeout(timer);
     reader.cancel().catch(() => {});
   }
   if (n > BODY_CAP) return undefined; // truncated JSON would not parse anyway
@@ -119,7 +156,9 @@ class Call {
     this.reject = reject;
     this.settled = false;
     this.timer = 0;
-    this.timedOut = false;
+    this.timedOut = NET;
+    this.limitAt = Infinity;
+    this.unlink = null;
     this.aborted = false;
     // Stale-if-error applies to GET/HEAD with a cache, unless the caller opted out.
     this.cacheable = false;
@@ -129,23 +168,31 @@ class Call {
     }
   }
 
-  /** Starts one attempt (the core admitted it). */
+  /** Starts one attempt (the core admitted it). A throw here never leaks the ticket. */
   go() {
     if (this.settled) return;
-    this.timedOut = false;
-    let init = this.init;
-    let limit = this.timeoutMs;
-    if (this.deadlineAt !== undefined) limit = Math.min(limit ?? Infinity, Math.max(0, this.deadlineAt - now()));
-    if (limit !== undefined) {
-      const ctrl = new AbortController();
-      init = { ...init, signal: this.signal ? AbortSignal.any([this.signal, ctrl.signal]) : ctrl.signal };
-      this.timer = setTimeout(() => {
-        this.timedOut = true;
-        ctrl.abort(new DOMException('resource-guard attempt timeout', 'TimeoutError'));
-      }, Math.min(limit, MAX_TIMER));
-    }
+    this.timedOut = NET;
+    this.limitAt = Infinity;
     let p;
     try {
+      let init = this.init;
+      let limit = this.timeoutMs, kind = ATTEMPT_TIMEOUT;
+      if (this.deadlineAt !== undefined) {
+        const left = Math.max(0, this.deadlineAt - now());
+        if (limit === undefined || left <= limit) (limit = left), (kind = DEADLINE);
+      }
+      if (limit !== undefined) {
+        const ctrl = new AbortController();
+        let signal = ctrl.signal;
+        if (this.signal) [signal, this.unlink] = anySignal(this.signal, ctrl.signal);
+        init = { ...init, signal };
+        this.limitAt = now() + limit;
+        this.timer = setTimeout(() => {
+          this.timer = 0;
+          this.timedOut = kind;
+          ctrl.abort(new DOMException('resource-guard attempt timeout', 'TimeoutError'));
+        }, Math.min(limit, MAX_TIMER));
+      }
       // A Request's body can be read once: every attempt sends a clone, the original stays intact.
       p = this.g._transport(this.input instanceof Request ? this.input.clone() : this.input, init);
     } catch (e) {
@@ -154,8 +201,14 @@ class Call {
     Promise.resolve(p).then((res) => this.onResponse(res), (err) => this.onError(err));
   }
 
-  onResponse(res) {
+  /** The attempt is over: its timer and signal link go (an answered request is never aborted). */
+  endAttempt() {
     if (this.timer) clearTimeout(this.timer), (this.timer = 0);
+    if (this.unlink) this.unlink(), (this.unlink = null);
+  }
+
+  onResponse(res) {
+    this.endAttempt();
     if (this.settled) return;
     const core = this.g._core;
     if (!core) return this.settle(undefined, guardError('ERR_DISPOSED'));
@@ -167,8 +220,13 @@ class Call {
       if (rl !== null || xr !== null) core.pacing(this.id, rl ?? undefined, xr ?? undefined, xr !== null ? h.get('x-ratelimit-reset') ?? undefined : undefined);
       return this.verdict(core.status(this.id, status, undefined, undefined), res);
     }
-    const ra = res.headers.get('retry-after') ?? undefined;
-    readCapped(res).then((body) => {
+    const h = res.headers;
+    const ra = h.get('retry-after') ?? undefined;
+    const rl = h.get('ratelimit');
+    const xr = rl ? null : h.get('x-ratelimit-remaining');
+    if (rl !== null || xr !== null) core.pacing(this.id, rl ?? undefined, xr ?? undefined, xr !== null ? h.get('x-ratelimit-reset') ?? undefined : undefined);
+    // The error body's hints are read within what is left of the attempt's time.
+    readCapped(res, Math.min(ERROR_BODY_MS, this.limitAt - now())).then((body) => {
       if (this.settled) return;
       const c = this.g._core;
       if (!c) return this.settle(undefined, guardError('ERR_DISPOSED'));
@@ -177,11 +235,12 @@ class Call {
   }
 
   onError(err) {
-    if (this.timer) clearTimeout(this.timer), (this.timer = 0);
+    this.endAttempt();
     if (this.settled) return;
     const core = this.g._core;
     if (!core) return this.settle(undefined, guardError('ERR_DISPOSED'));
     if (this.signal?.aborted) return this.abort();
+    // timeoutMs ending it is the service being too slow; the caller's deadline is not.
     this.verdict(core.networkError(this.id, this.timedOut), undefined, err);
   }
 
@@ -198,7 +257,11 @@ class Call {
     } else {
       const code = -10 - v;
       const e = coreError(g._core, code, err);
-      if (res) e.details.status = res.status;
+      if (res) {
+        e.details.status = res.status;
+        const sc = g._core.serverCode();
+        if (sc !== undefined) e.details.serverCode = sc;
+      }
       this.settle(undefined, e);
     }
     g._drain();
@@ -212,7 +275,7 @@ class Call {
   abort() {
     if (this.settled) return;
     this.aborted = true;
-    if (this.timer) clearTimeout(this.timer), (this.timer = 0);
+    this.endAttempt();
     const g = this.g;
     if (g._core) g._core.cancel(this.id, false);
     this.settle(undefined, this.signal.reason);
@@ -384,15 +447,20 @@ export class ResourceGuard {
       let breach = false;
       for (let i = 0; i < items.length; i += 5) {
         const kind = items[i], id = items[i + 1];
-        if (kind === 1) {
-          this._calls.get(id)?.go();
-          started = true;
-        } else if (kind === 2) {
-          this._calls.get(id)?.fail(guardError(CODES[items[i + 2]], items[i + 3]));
-        } else {
-          this._event(EVENTS[id], items[i + 4], items[i + 2]);
-          // Heap, breaker and shed events are also breaches: the reporter has a flush to plan.
-          if (this._report && id >= 3) breach = true;
+        // One output's failure must never drop the others (their tickets would leak).
+        try {
+          if (kind === 1) {
+            started = true;
+            this._calls.get(id)?.go();
+          } else if (kind === 2) {
+            this._calls.get(id)?.fail(guardError(CODES[items[i + 2]], items[i + 3]));
+          } else {
+            // Heap, breaker and shed events are also breaches: the reporter has a flush to plan.
+            if (this._report && id >= 3) breach = true;
+            this._event(EVENTS[id], items[i + 4], items[i + 2]);
+          }
+        } catch (e) {
+          queueMicrotask(() => { throw e; });
         }
       }
       // The window rule is measured where fetch is really called: re-stamp this batch's starts.
@@ -493,15 +561,18 @@ export class ResourceGuard {
         }
         const key = init.idempotencyKey;
         if (key !== undefined && key !== false) {
-          const headers = new Headers(init.headers);
+          // A Request input keeps every header it carries (Authorization included).
+          const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
           headers.set('Idempotency-Key', key === true ? crypto.randomUUID() : String(key));
           platformInit.headers = headers;
           hasKey = true;
         }
       }
-      if (!hasKey && (method === 'POST' || method === 'PATCH') && init.headers) {
-        hasKey = new Headers(init.headers).has('idempotency-key');
-      }
+    }
+    if (!hasKey && (method === 'POST' || method === 'PATCH')) {
+      // An Idempotency-Key the caller (or its Request) already carries makes it retryable too.
+      const h = init?.headers ?? (input instanceof Request ? input.headers : undefined);
+      if (h) hasKey = (h instanceof Headers ? h : new Headers(h)).has('idempotency-key');
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     const cat = this._category(category);
@@ -509,12 +580,13 @@ export class ResourceGuard {
     if (service === undefined) service = originOf(input);
     const cacheable = this._cache !== undefined && (method === 'GET' || method === 'HEAD') && init?.fallback !== false;
     const safe = !noRetry && (hasKey || this._safeMethods.has(method));
-    const r = core.submit(cat, prio, String(service), safe ? 1 : 0, deadlineMs ?? NaN, NaN);
+    const r = core.submit(cat, prio, String(service), safe ? 1 : 0, deadlineMs ?? NaN, NaN, timeoutMs ?? NaN);
     if (r < 0) {
       const e = coreError(core, -r);
       this._drain();
-      // An open breaker fails fast without the network: the cache may still answer.
-      if (cacheable && e.code === 'ERR_CIRCUIT_OPEN') return fallbackOr(this, input, platformInit, undefined, e);
+      // An open breaker (or a hint outlasting the deadline) fails fast without the network: the
+      // cache may still answer.
+      if (cacheable && (e.code === 'ERR_CIRCUIT_OPEN' || e.code === 'ERR_RETRY_AFTER_TOO_LONG')) return fallbackOr(this, input, platformInit, undefined, e);
       return Promise.reject(e);
     }
     const id = (r - (r % 2)) / 2;
@@ -555,7 +627,7 @@ export class ResourceGuard {
     const category = opts.category ?? 'jobs';
     const cat = this._category(category);
     if (cat < 0) return Promise.reject(new ResourceGuardError('ERR_INVALID_OPTION', `invalid option: opts.category '${category}' is not a configured category`, { path: 'opts.category' }));
-    const r = core.submit(cat, prio, '', 0, NaN, NaN);
+    const r = core.submit(cat, prio, '', 0, NaN, NaN, NaN);
     if (r < 0) {
       const e = coreError(core, -r);
       this._drain();
@@ -575,8 +647,10 @@ export class ResourceGuard {
 
   /** A plain-object view of queues, limits, breakers, heap and reports. */
   snapshot() {
-    if (!this._core) return { disposed: true };
+    // After dispose: the final state (nothing live), same shape, `disposed: true`.
+    if (!this._core) return JSON.parse(this._finalSnapshot);
     const s = JSON.parse(this._core.snapshot());
+    s.disposed = false;
     s.uploads = {};
     for (const up of this._uploaders) {
       if (up._stopped) this._uploaders.delete(up);
@@ -793,6 +867,13 @@ export class ResourceGuard {
     for (const d of [...this._disposers]) d();
     this._cache?.dispose();
     core.dispose();
+    try {
+      const s = JSON.parse(core.snapshot());
+      Object.assign(s, { disposed: true, uploads: {}, cache: null });
+      this._finalSnapshot = JSON.stringify(s);
+    } catch {
+      this._finalSnapshot = '{"disposed":true}';
+    }
     core.free();
     // Waiting, running and backing-off work all reject; running jobs see their signal abort.
     const err = guardError('ERR_DISPOSED');

@@ -241,6 +241,19 @@ async function api(state, req, res, url) {
       return send(res, 429, { error: 'rate limited', retryAfterMs: w.windowStart + perMs - now }, { 'Retry-After': String(retryAfter) });
     }
   }
+  if (path === '/api/trickle') {
+    // An error whose JSON body trickles in a byte at a time (bounded: at most 200 chunks, at
+    // most 5 s apart), ending with a hint no guard should wait for.
+    const every = Math.min(Number(q.get('every') || 200), 5000);
+    const chunks = Math.min(Number(q.get('chunks') || 50), 200);
+    res.writeHead(Number(q.get('code') || 503), headers({ 'Content-Type': 'application/json' }));
+    res.write('{"retryable":true,"retryAfterMs":');
+    for (let i = 0; i < chunks && !res.destroyed; i++) {
+      await sleep(every);
+      res.write(' ');
+    }
+    return res.end('3600000}');
+  }
   const tag = q.get('tag') || 'default';
   track(state, tag, +1);
   try {
