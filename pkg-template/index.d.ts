@@ -337,7 +337,8 @@ export type ErrorCode =
   | 'ERR_RETRY_AFTER_TOO_LONG'
   | 'ERR_PAYLOAD_TOO_LARGE'
   | 'ERR_UNSUPPORTED'
-  | 'ERR_DISPOSED';
+  | 'ERR_DISPOSED'
+  | 'ERR_QUOTA';
 
 export class ResourceGuardError extends Error {
   readonly name: 'ResourceGuardError';
