@@ -610,3 +610,47 @@ test('without Web Locks an IndexedDB lease picks one sender; the other takes ove
   assert.equal(st.distinct, 1000);
   assert.equal(st.duplicates, 0, 'no record under two keys');
 });
+
+// The storage layout changed (issue 14): a queue written by version 1 (one entry per record in
+// 'records' + 'lens') is moved into chunks on open, in order, and delivered; nothing is lost.
+test('a version-1 queue is migrated into chunks and delivered', async () => {
+  const out = await page.evaluate(async (GUARD) => {
+    const name = `migrate-${Date.now()}`;
+    await new Promise((ok, fail) => {
+      const r = indexedDB.open('resource-guard-upload:' + name, 1);
+      r.onupgradeneeded = () => {
+        const db = r.result;
+        db.createObjectStore('records', { autoIncrement: true });
+        db.createObjectStore('lens');
+        db.createObjectStore('batches');
+        db.createObjectStore('dead', { autoIncrement: true });
+        db.createObjectStore('meta');
+      };
+      r.onsuccess = () => {
+        const db = r.result;
+        const tx = db.transaction(['records', 'lens'], 'readwrite');
+        for (let i = 0; i < 700; i++) {
+          const text = JSON.stringify({ id: `v1-${i}`, s: 'é' });
+          const a = tx.objectStore('records').add(text);
+          a.onsuccess = () => tx.objectStore('lens').put(text.length + 1, a.result);
+        }
+        tx.oncomplete = () => { db.close(); ok(); };
+        tx.onerror = () => fail(tx.error);
+      };
+      r.onerror = () => fail(r.error);
+    });
+    const guard = await rg.ResourceGuard.create(GUARD);
+    const up = guard.uploader({ endpoint: '/upload', name });
+    const order = [];
+    up.on('batch', (e) => order.push(e.records));
+    await up.flush();
+    const stats = up.stats();
+    guard.dispose();
+    return { stats, order };
+  }, GUARD);
+  const st = await api('/api/uploads');
+  assert.equal(st.distinct, 700);
+  assert.deepEqual(st.ids.filter((id) => id.startsWith('v1-')).length, 700);
+  assert.equal(st.duplicates, 0);
+  assert.equal(out.stats.queuedRecords, 0);
+});
