@@ -234,7 +234,8 @@ export function renderReport(r) {
         ['enqueue all / end to end', `${us(g.enqueueSeconds, 1)} s / ${us(g.seconds, 1)} s (${us(g.recordsPerS, 0)} records/s); ${g.queuedAfterEnqueue} queued when the last call resolved`],
         ['JS heap', `start ${mb(g.heapStart)}; most retained while draining (after a full GC, every 2 s) ${mb(g.retainedMax)}; most in use (garbage included) ${mb(g.heapMax)}; end ${mb(g.heapEnd)}`],
         ['wasm memory', `start ${mb(g.wasmStart)}, max ${mb(g.wasmMax)}, end ${mb(g.wasmEnd)}`],
-        ['long tasks (≥ 50 ms)', `${g.longTasks ? g.longTasks.count : 'n/a'} (longest ${g.longTasks ? us(g.longTasks.maxMs, 0) : 'n/a'} ms; ${g.longTasks ? g.longTasks.gcExcluded : '?'} left out that overlap the bench's forced GCs)`],
+        ['retained heap by queue size (after a full GC)', (g.retained || []).filter((_, i, a) => i % Math.max(1, Math.ceil(a.length / 8)) === 0 || i === a.length - 1).map(([q, h]) => `${q} queued: ${mb(h)}`).join('; ')],
+        ['long tasks (≥ 50 ms)', `${g.longTasks ? g.longTasks.count : 'n/a'} (longest ${g.longTasks ? us(g.longTasks.maxMs, 0) : 'n/a'} ms; ${g.longTasks ? g.longTasks.inEnqueue : '?'} of them while the enqueue calls ran, ${g.longTasks ? g.longTasks.gcExcluded : '?'} left out that overlap the bench's forced GCs)`],
         ['server', `${g.serverDistinct} distinct records stored in all, duplicates ${g.serverDuplicates}`],
       ]));
       md.push('');

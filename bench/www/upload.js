@@ -91,8 +91,8 @@ export async function upload({ records = 20000, batchItems = 500, concurrency = 
   let guard;
   try {
     guard = await ResourceGuard.create({ categories: { upload: { requests: 100000, perMs: 60000 } } });
-    // maxBatchBytes 1 MiB: the batches hold batchItems records, as the baseline's do.
-    const opts = { endpoint: '/upload', maxBatchItems: batchItems, maxBatchBytes: 1 << 20, concurrency };
+    // The uploader's defaults otherwise: maxBatchBytes 256 KiB, so 5 KB records go ~51 per batch.
+    const opts = { endpoint: '/upload', maxBatchItems: batchItems, concurrency };
     const up = guard.uploader({ ...opts, name: `bench-${tag}` });
     const recs = makeRecords(records, `guard-${tag}`, padBytes);
     const bytes = new TextEncoder().encode(JSON.stringify({ records: recs })).length;
@@ -156,6 +156,7 @@ export async function uploadMillion({ records = 1000000, perCall = 10000, batchI
     const heapStart = heap();
     const wasmStart = guard.snapshot().wasmMemoryBytes;
     let heapMax = heapStart, wasmMax = wasmStart, retainedMax = 0;
+    const retained = []; // [queued records, heap after a full GC]
     // Long tasks, minus the bench's own forced GCs (retained heap is read after a full GC).
     const long = [], gcs = [];
     const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) long.push([e.startTime, e.duration]); });
@@ -170,6 +171,7 @@ export async function uploadMillion({ records = 1000000, perCall = 10000, batchI
       globalThis.gc?.();
       gcs.push([t, performance.now()]);
       retainedMax = Math.max(retainedMax, heap());
+      retained.push([up.stats().queuedRecords, heap()]);
     };
     const t0 = performance.now();
     for (let i = 0; i < records; i += perCall) await up.enqueue(makeRecords(Math.min(perCall, records - i), `m-${tag}`, padBytes, i));
@@ -183,7 +185,8 @@ export async function uploadMillion({ records = 1000000, perCall = 10000, batchI
     clearInterval(gcTimer);
     for (const e of obs.takeRecords()) long.push([e.startTime, e.duration]);
     obs.disconnect();
-    const ours = long.filter(([st, d]) => !gcs.some(([a, b]) => st < b + 1 && st + d > a - 1)).map(([, d]) => d);
+    const oursAt = long.filter(([st, d]) => !gcs.some(([a, b]) => st < b + 1 && st + d > a - 1));
+    const ours = oursAt.map(([, d]) => d);
     globalThis.gc?.();
     await sleep(50);
     const heapEnd = heap(), wasmEnd = guard.snapshot().wasmMemoryBytes, stats = up.stats();
@@ -191,7 +194,8 @@ export async function uploadMillion({ records = 1000000, perCall = 10000, batchI
     out.guard = {
       seconds: s, enqueueSeconds: (tEnq - t0) / 1000, recordsPerS: records / s, queuedAfterEnqueue,
       heapStart, heapMax, retainedMax, heapEnd, wasmStart, wasmMax, wasmEnd,
-      longTasks: { count: ours.length, maxMs: ours.length ? Math.max(...ours) : 0, gcExcluded: long.length - ours.length },
+      longTasks: { count: ours.length, maxMs: ours.length ? Math.max(...ours) : 0, gcExcluded: long.length - ours.length, inEnqueue: oursAt.filter(([st]) => st < tEnq).length },
+      retained,
       stats, serverDistinct: st.distinct, serverDuplicates: st.duplicates,
     };
   } catch (e) {
