@@ -5,6 +5,8 @@
 //
 //   node bench/run.mjs [--quick] [--only=overhead,throttle,...] [--no-write]
 //     --quick   fewer rounds/calls (a smoke run; BENCHMARKS.md is not rewritten unless --write)
+//     --only=upload,upload50,upload1m --write   reruns the upload sections and replaces only them
+//               in BENCHMARKS.md (each says its own date and commit)
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -55,7 +57,7 @@ function machine() {
   };
 }
 
-async function section(results, name, fn) {
+async function section(results, name, fn, timeoutMs = SECTION_TIMEOUT_MS) {
   if (!want(name)) return;
   const t = Date.now();
   log(`${name} …`);
@@ -63,7 +65,7 @@ async function section(results, name, fn) {
   try {
     results[name] = await Promise.race([
       fn(),
-      new Promise((_, fail) => { timer = setTimeout(() => fail(new Error(`section timed out after ${SECTION_TIMEOUT_MS / 1000} s`)), SECTION_TIMEOUT_MS); }),
+      new Promise((_, fail) => { timer = setTimeout(() => fail(new Error(`section timed out after ${timeoutMs / 1000} s`)), timeoutMs); }),
     ]);
     log(`${name} done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   } catch (e) {
@@ -122,6 +124,8 @@ async function main() {
     await section(results, 'upload', () => call('upload', QUICK ? { records: 2000 } : { records: 20000 }));
     // 50 MB of records (~5 KB each): wasm memory must not grow with the data, and no long task.
     await section(results, 'upload50', () => call('upload', QUICK ? { records: 500, batchItems: 100, padBytes: 5000 } : { records: 10000, batchItems: 100, padBytes: 5000 }));
+    // A million queued records: JS heap and wasm memory must follow the batches, not the queue.
+    await section(results, 'upload1m', () => call('uploadMillion', QUICK ? { records: 50000 } : { records: 1000000 }), 900000);
     if (page.errors.length) results.pageErrors = page.errors.map((e) => String(e)).slice(0, 5);
   } catch (e) {
     results.fatal = String((e && e.message) || e).split('\n')[0];
@@ -137,7 +141,20 @@ async function main() {
   console.log('\n' + text);
   mkdirSync(join(ROOT, 'target'), { recursive: true });
   writeFileSync(join(ROOT, 'target', 'bench-results.json'), JSON.stringify(results, null, 2));
-  if (WRITE) {
+  if (WRITE && ONLY.length && ONLY.every((s) => s.startsWith('upload'))) {
+    // Only the upload sections ran: replace those in BENCHMARKS.md, keep the rest as it was.
+    const file = join(ROOT, 'BENCHMARKS.md');
+    const sections = (md) => md.split(/\n(?=## )/);
+    const isUpload = (s) => /^## 7/.test(s);
+    const stamp = `_This section: \`node bench/run.mjs --only=${ONLY.join(',')} --write\` on ${results.machine.date} at commit ${results.machine.commit}${results.machine.dirty ? ` plus uncommitted changes in ${results.machine.dirty}` : ''}; load average ${results.machine.loadavgStart} / ${results.machine.loadavgEnd}._`;
+    const fresh = sections(markdown).filter(isUpload).map((s) => s.replace(/\n*$/, '') + '\n\n' + stamp + '\n');
+    const old = sections(readFileSync(file, 'utf8'));
+    const first = old.findIndex(isUpload);
+    const kept = old.filter((s) => !isUpload(s));
+    kept.splice(first < 0 ? kept.length : first, 0, ...fresh);
+    writeFileSync(file, kept.map((s) => s.replace(/\n*$/, '\n')).join('\n'));
+    log('BENCHMARKS.md: upload sections replaced; raw results in target/bench-results.json');
+  } else if (WRITE) {
     writeFileSync(join(ROOT, 'BENCHMARKS.md'), markdown);
     log('BENCHMARKS.md rewritten; raw results in target/bench-results.json');
   } else {

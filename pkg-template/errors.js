@@ -18,6 +18,7 @@ const MESSAGES = {
   ERR_RETRY_AFTER_TOO_LONG: (d) => `gave up: the server asked to wait ${d} ms, longer than allowed`,
   ERR_PAYLOAD_TOO_LARGE: (d) => `payload too large (${d} bytes)`,
   ERR_DISPOSED: () => 'the guard was disposed',
+  ERR_QUOTA: () => 'storage is full (QuotaExceededError): nothing of this call was stored',
 };
 const DETAIL_KEYS = {
   ERR_QUEUE_FULL: 'capacity',

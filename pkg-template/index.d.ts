@@ -256,13 +256,22 @@ export interface UploaderOptions {
   endpoint: string | URL;
   /** The queue's name: its IndexedDB database and Web Lock; tabs with the same name share it. @default 'default' */
   name?: string;
-  /** Largest request body in bytes, 64 to 1073741824 (a 413 teaches a smaller one, remembered per endpoint). @default 262144 */
+  /**
+   * Largest request body in bytes, 64 to 1073741824. A 413 teaches a smaller one (remembered per
+   * endpoint, never below 1024 bytes); after 32 deliveries in a row it grows back by a quarter.
+   * Server hints (Retry-After, `retryAfterMs`) pause the queue for at most `retry.maxRetryAfterMs`
+   * of the guard. @default 262144
+   */
   maxBatchBytes?: number;
   /** Most records per batch, 1 to 100000. @default 500 */
   maxBatchItems?: number;
   /** Batches in flight at once, 1 to 64. @default 2 */
   concurrency?: number;
-  /** Sends per batch before it becomes a dead letter, 1 to 1000. @default 8 */
+  /**
+   * Sends per batch before it becomes a dead letter, 1 to 1000. Only server answers use attempts,
+   * and network failures while another send to the endpoint succeeded; being offline, an
+   * unreachable endpoint or an open breaker do not. @default 8
+   */
   maxAttempts?: number;
   /** How long a batch in flight stays leased, ms. @default 60000 */
   leaseMs?: number;
@@ -276,9 +285,17 @@ export interface UploaderOptions {
   maxDeadLetters?: number;
 }
 
-/** `up.stats()`: this tab's planner (zeros in a tab that is not the sender) and its pauses. */
+/**
+ * `up.stats()`: the queue's size (every tab, from a stored counter: no scan), this tab's planner
+ * counters (zeros in a tab that is not the sender) and its pauses.
+ */
 export interface UploadStats {
+  /** Records stored and not yet delivered or dead-lettered, minus those in flight from this tab. */
   pendingRecords: number;
+  /** Records stored and not yet delivered or dead-lettered (in flight included), as of this tab's last look. */
+  queuedRecords: number;
+  /** Their JSON bytes (UTF-8). */
+  queuedBytes: number;
   inFlightBatches: number;
   inFlightRecords: number;
   sentRecords: number;
@@ -289,9 +306,13 @@ export interface UploadStats {
   maxBatchBytes: number;
   /** Learned from 413 answers for this endpoint; null until one was seen. */
   learnedMaxBytes: number | null;
-  /** This tab holds the queue's Web Lock and sends it. */
+  /** This tab sends the queue (it holds the Web Lock, or the IndexedDB lease where Web Locks are missing). */
   sender: boolean;
-  /** Paused: offline (from 'offline' events or repeated network failures). */
+  /**
+   * Paused: the browser is offline ('offline' event, navigator.onLine), or the endpoint is
+   * unreachable (network failures with no success meanwhile: one probe at a time, backing off
+   * from baseDelayMs to maxDelayMs). Neither uses a batch's attempts.
+   */
   offline: boolean;
   /** Paused: the heap guard is at its 'limit' level. */
   heapLimit: boolean;
@@ -325,7 +346,12 @@ export interface UploaderEvents {
 
 /** A durable upload queue in IndexedDB; one tab of the origin sends it at a time. */
 export interface Uploader {
-  /** Resolves once the records are durably stored (all or none); ERR_INVALID_OPTION (`details.path` `records[i]`) for a record JSON cannot represent. */
+  /**
+   * Resolves once the records are durably stored (one IndexedDB transaction with `durability: 'strict'`):
+   * all of them or none. ERR_INVALID_OPTION (`details.path` `records[i]`) for a record JSON cannot
+   * represent; ERR_QUOTA (`cause`: the QuotaExceededError) when storage is full, with a
+   * `resource-guard-quota` breach report; records stored before are kept either way.
+   */
   enqueue(records: unknown[]): Promise<void>;
   /** Resolves when nothing is left to send (dead letters aside), whichever tab sends. */
   flush(): Promise<void>;
@@ -350,7 +376,8 @@ export type ErrorCode =
   | 'ERR_RETRY_AFTER_TOO_LONG'
   | 'ERR_PAYLOAD_TOO_LARGE'
   | 'ERR_UNSUPPORTED'
-  | 'ERR_DISPOSED';
+  | 'ERR_DISPOSED'
+  | 'ERR_QUOTA';
 
 export class ResourceGuardError extends Error {
   readonly name: 'ResourceGuardError';

@@ -383,8 +383,9 @@ export class ResourceGuard {
     this._disposers = [];
     /** The stale-if-error response cache (cache.js), when `options.cache` is given. */
     this._cache = undefined;
-    /** Open upload queues, for the snapshot. */
+    /** Open upload queues, for the snapshot (a closed one removes itself). */
     this._uploaders = new Set();
+    this._maxRetryAfterMs = options.retry?.maxRetryAfterMs ?? 60000; // caps the uploaders' hints too
     /** Methods retried without an Idempotency-Key (`retry.methods`; the core validated them). */
     this._safeMethods = new Set((options.retry?.methods ?? ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']).map((m) => String(m).toUpperCase()));
   }

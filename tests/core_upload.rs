@@ -138,16 +138,16 @@ fn batches_respect_the_item_limit_and_record_order() {
 fn a_413_halves_the_batch_until_accepted_with_new_keys() {
     let clock = ManualClock::new(0);
     let mut up = UploadPlanner::new(cfg(), None);
-    (1..=8).for_each(|id| up.add(id, 100));
-    let log = drive(&mut up, &clock, accept_up_to(300));
-    // 8 records: 821 B -> 413; 4: 417 B -> 413; 2: 215 B -> accepted.
+    (1..=8).for_each(|id| up.add(id, 1000));
+    let log = drive(&mut up, &clock, accept_up_to(3000));
+    // 8 records: 8021 B -> 413; 4: 4017 B -> 413; 2: 2015 B -> accepted.
     assert_eq!(
         log.sends
             .iter()
             .map(|b| b.body_bytes)
             .take(3)
             .collect::<Vec<_>>(),
-        vec![821, 417, 215]
+        vec![8021, 4017, 2015]
     );
     assert_eq!(sizes(&log), vec![8, 4, 2, 2, 4, 2, 2]);
     let mut delivered = log.delivered.clone();
@@ -162,9 +162,9 @@ fn a_413_halves_the_batch_until_accepted_with_new_keys() {
         "every split payload gets its own key"
     );
     assert!(log.dead.is_empty());
-    assert_eq!(up.learned_max_bytes(), Some(215));
+    assert_eq!(up.learned_max_bytes(), Some(2015));
     assert!(
-        log.events.contains(&UploadEvent::LearnedMaxBytes(410)),
+        log.events.contains(&UploadEvent::LearnedMaxBytes(4010)),
         "half the refused size first"
     );
 }
@@ -173,12 +173,12 @@ fn a_413_halves_the_batch_until_accepted_with_new_keys() {
 fn the_learned_size_plans_later_batches_and_a_fresh_planner() {
     let clock = ManualClock::new(0);
     let mut up = UploadPlanner::new(cfg(), None);
-    (1..=8).for_each(|id| up.add(id, 100));
-    drive(&mut up, &clock, accept_up_to(300));
+    (1..=8).for_each(|id| up.add(id, 1000));
+    drive(&mut up, &clock, accept_up_to(3000));
     let learned = up.learned_max_bytes();
-    assert_eq!(learned, Some(215));
-    (9..=14).for_each(|id| up.add(id, 100));
-    let log = drive(&mut up, &clock, accept_up_to(300));
+    assert_eq!(learned, Some(2015));
+    (9..=14).for_each(|id| up.add(id, 1000));
+    let log = drive(&mut up, &clock, accept_up_to(3000));
     assert_eq!(
         sizes(&log),
         vec![2, 2, 2],
@@ -186,9 +186,9 @@ fn the_learned_size_plans_later_batches_and_a_fresh_planner() {
     );
 
     let mut fresh = UploadPlanner::new(cfg(), learned);
-    assert_eq!(fresh.effective_max_bytes(), 215);
-    (1..=6).for_each(|id| fresh.add(id, 100));
-    let log = drive(&mut fresh, &clock, accept_up_to(300));
+    assert_eq!(fresh.effective_max_bytes(), 2015);
+    (1..=6).for_each(|id| fresh.add(id, 1000));
+    let log = drive(&mut fresh, &clock, accept_up_to(3000));
     assert_eq!(sizes(&log), vec![2, 2, 2]);
 }
 
@@ -387,7 +387,7 @@ fn backoff_doubles_up_to_the_cap_within_jitter_bounds() {
         None,
     );
     up.add(1, 10);
-    let log = drive(&mut up, &clock, |_| SendResult::NetworkError);
+    let log = drive(&mut up, &clock, |_| status(500));
     assert_eq!(log.sends.len(), 6);
     let mut last_at = 0;
     for e in &log.events {
@@ -401,7 +401,7 @@ fn backoff_doubles_up_to_the_cap_within_jitter_bounds() {
             let d = (1000u64 << (attempts - 1)).min(10_000);
             let gap = at.0 - last_at;
             assert!(gap >= d * 3 / 4 && gap <= (d * 5 / 4).min(10_000));
-            assert_eq!(*status, 0);
+            assert_eq!(*status, 500);
             last_at = at.0;
         }
     }
@@ -418,7 +418,7 @@ fn max_attempts_dead_letters_with_the_last_status() {
         None,
     );
     up.add(1, 10);
-    let mut answers = vec![status(500), SendResult::NetworkError, status(502)].into_iter();
+    let mut answers = vec![status(500), status(503), status(502)].into_iter();
     let log = drive(&mut up, &clock, |_| answers.next().unwrap());
     assert_eq!(log.sends.len(), 3);
     assert_eq!(log.dead, vec![(vec![1], ErrorCode::RetriesExhausted, 502)]);
@@ -560,6 +560,7 @@ enum Outcome {
     Network,
     Lost,
     LateOk,
+    NotSent,
 }
 
 fn outcome() -> impl Strategy<Value = Outcome> {
@@ -574,6 +575,7 @@ fn outcome() -> impl Strategy<Value = Outcome> {
         Just(Outcome::Network),
         Just(Outcome::Lost),
         Just(Outcome::LateOk),
+        Just(Outcome::NotSent),
     ]
 }
 
@@ -628,6 +630,7 @@ proptest! {
                         Some(Outcome::Unavailable) => SendResult::Status { status: 503, retry_after_ms: None },
                         Some(Outcome::ServerError) => SendResult::Status { status: 500, retry_after_ms: None },
                         Some(Outcome::Network) => SendResult::NetworkError,
+                        Some(Outcome::NotSent) => SendResult::NotSent { retry_in_ms: 300 },
                         Some(Outcome::Lost) => { lost.push(b.id); continue; }
                         Some(Outcome::LateOk) => {
                             // Answer an older lost send first (a late success), then fail this one.
@@ -656,4 +659,337 @@ proptest! {
         prop_assert_eq!(s.sent_records + s.dead_lettered_records, total);
         prop_assert_eq!(s.pending_records + s.in_flight_records, 0);
     }
+}
+
+/// Sends `Ok` to every batch in flight, oldest first, via manual steps.
+fn step(up: &mut UploadPlanner, now: u64, rng: &mut SeqRng) -> Action {
+    up.next_action(Millis(now), rng)
+}
+
+// Issue 12 ("Being offline is not a failure of the data"): an hour without network loses
+// nothing to the dead-letter store; the queue probes one batch at a time, backing off to the cap.
+#[test]
+fn an_hour_unreachable_uses_no_attempts_and_probes_one_batch_at_capped_intervals() {
+    let clock = ManualClock::new(0);
+    let cfg = UploadConfig {
+        max_batch_items: 2,
+        concurrency: 2,
+        max_attempts: 2,
+        base_delay_ms: 1000,
+        max_delay_ms: 30_000,
+        ..cfg()
+    };
+    let mut up = UploadPlanner::new(cfg, None);
+    (1..=10).for_each(|id| up.add(id, 10));
+    let hour = 3_600_000;
+    let mut send_times = Vec::new();
+    let log = drive(&mut up, &clock, |_| {
+        send_times.push(clock.now().0);
+        if clock.now().0 < hour {
+            SendResult::NetworkError
+        } else {
+            SendResult::Ok
+        }
+    });
+    assert!(log.dead.is_empty(), "nothing dead-lettered: {:?}", log.dead);
+    let mut delivered = log.delivered.clone();
+    delivered.sort_unstable();
+    assert_eq!(delivered, (1..=10).collect::<Vec<_>>());
+    // The first send and the probes: gaps double from base_delay_ms and stop at max_delay_ms.
+    let gaps: Vec<u64> = send_times.windows(2).map(|w| w[1] - w[0]).collect();
+    let probe_gaps: Vec<u64> = gaps.iter().copied().filter(|g| *g > 0).collect();
+    assert_eq!(&probe_gaps[..6], &[1000, 2000, 4000, 8000, 16_000, 30_000]);
+    assert!(
+        probe_gaps.iter().all(|g| *g <= 30_000),
+        "capped: {probe_gaps:?}"
+    );
+    assert!(
+        probe_gaps.len() > 100,
+        "kept probing for the hour: {}",
+        probe_gaps.len()
+    );
+    assert_eq!(up.stats().attempts as usize, send_times.len());
+}
+
+#[test]
+fn a_network_failure_uses_an_attempt_when_another_send_succeeded_meanwhile() {
+    let mut rng = SeqRng::new(vec![0.5]);
+    let cfg = UploadConfig {
+        max_batch_items: 1,
+        concurrency: 2,
+        max_attempts: 1,
+        ..cfg()
+    };
+    let mut up = UploadPlanner::new(cfg, None);
+    up.add(1, 10);
+    up.add(2, 10);
+    let Action::Send(a) = step(&mut up, 0, &mut rng) else {
+        panic!("send a")
+    };
+    let Action::Send(b) = step(&mut up, 0, &mut rng) else {
+        panic!("send b")
+    };
+    assert!(matches!(
+        &up.on_result(b.id, SendResult::Ok, Millis(5), &mut rng)[..],
+        [UploadEvent::Delivered { .. }]
+    ));
+    let ev = up.on_result(a.id, SendResult::NetworkError, Millis(6), &mut rng);
+    assert_eq!(
+        ev,
+        vec![UploadEvent::DeadLetter {
+            record_ids: vec![1],
+            code: ErrorCode::RetriesExhausted,
+            last_status: 0
+        }]
+    );
+    assert!(!up.is_unreachable());
+
+    // The same failure with no success meanwhile gives the attempt back.
+    let mut up = UploadPlanner::new(cfg, None);
+    up.add(1, 10);
+    let Action::Send(a) = step(&mut up, 0, &mut rng) else {
+        panic!("send")
+    };
+    let ev = up.on_result(a.id, SendResult::NetworkError, Millis(6), &mut rng);
+    assert!(
+        matches!(
+            &ev[..],
+            [UploadEvent::RetryScheduled {
+                attempts: 0,
+                status: 0,
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
+    assert!(up.is_unreachable());
+    // The probe waits base_delay_ms (1000): 1 ms early nothing, then the same batch.
+    assert_eq!(
+        step(&mut up, 1005, &mut rng),
+        Action::Wait {
+            until: Millis(1006)
+        }
+    );
+    let Action::Send(again) = step(&mut up, 1006, &mut rng) else {
+        panic!("probe")
+    };
+    assert_eq!(
+        (again.idempotency_seed, again.attempts),
+        (a.idempotency_seed, 1)
+    );
+    // Any HTTP answer ends the probing.
+    up.on_result(again.id, status(500), Millis(1010), &mut rng);
+    assert!(!up.is_unreachable());
+}
+
+#[test]
+fn wake_probes_an_unreachable_endpoint_at_once() {
+    let mut rng = SeqRng::new(vec![0.5]);
+    let mut up = UploadPlanner::new(
+        UploadConfig {
+            concurrency: 2,
+            max_batch_items: 1,
+            ..cfg()
+        },
+        None,
+    );
+    up.add(1, 10);
+    up.add(2, 10);
+    let Action::Send(a) = step(&mut up, 0, &mut rng) else {
+        panic!("send")
+    };
+    up.on_result(a.id, SendResult::NetworkError, Millis(0), &mut rng);
+    assert_eq!(
+        step(&mut up, 10, &mut rng),
+        Action::Wait {
+            until: Millis(1000)
+        }
+    );
+    up.wake(Millis(10));
+    assert!(matches!(step(&mut up, 10, &mut rng), Action::Send(_)));
+    // One probe at a time although concurrency is 2.
+    assert!(matches!(step(&mut up, 10, &mut rng), Action::Wait { .. }));
+}
+
+// Issue 12: an open breaker for the endpoint does not consume attempts.
+#[test]
+fn a_send_the_guard_did_not_make_uses_no_attempt_and_pauses_the_queue_capped() {
+    let mut rng = SeqRng::new(vec![0.5]);
+    let cfg = UploadConfig {
+        max_attempts: 1,
+        max_retry_after_ms: 60_000,
+        ..cfg()
+    };
+    let mut up = UploadPlanner::new(cfg, None);
+    up.add(1, 10);
+    for round in 0..5u64 {
+        let t = round * 5000;
+        let Action::Send(b) = step(&mut up, t, &mut rng) else {
+            panic!("send in round {round}")
+        };
+        assert_eq!(b.attempts, 1, "still the first attempt");
+        up.on_result(
+            b.id,
+            SendResult::NotSent { retry_in_ms: 5000 },
+            Millis(t),
+            &mut rng,
+        );
+        assert_eq!(
+            step(&mut up, t + 4999, &mut rng),
+            Action::Wait {
+                until: Millis(t + 5000)
+            }
+        );
+    }
+    assert_eq!(up.stats().dead_lettered_records, 0);
+    assert_eq!(up.stats().attempts, 0, "no send counted");
+    // A breaker that says "a day": the queue waits the cap.
+    let Action::Send(b) = step(&mut up, 25_000, &mut rng) else {
+        panic!("send")
+    };
+    up.on_result(
+        b.id,
+        SendResult::NotSent {
+            retry_in_ms: 86_400_000,
+        },
+        Millis(25_000),
+        &mut rng,
+    );
+    assert_eq!(
+        step(&mut up, 25_001, &mut rng),
+        Action::Wait {
+            until: Millis(85_000)
+        }
+    );
+}
+
+// Issue 12: the uploader's pacing hints are capped like the request guard's (no 24-day pause).
+#[test]
+fn a_hint_beyond_max_retry_after_ms_waits_the_cap() {
+    let mut rng = SeqRng::new(vec![0.5]);
+    let cfg = UploadConfig {
+        max_retry_after_ms: 60_000,
+        ..cfg()
+    };
+    let mut up = UploadPlanner::new(cfg, None);
+    up.add(1, 10);
+    let Action::Send(b) = step(&mut up, 0, &mut rng) else {
+        panic!("send")
+    };
+    let ev = up.on_result(
+        b.id,
+        SendResult::Status {
+            status: 429,
+            retry_after_ms: Some(24 * 86_400_000),
+        },
+        Millis(0),
+        &mut rng,
+    );
+    assert!(
+        ev.contains(&UploadEvent::PausedUntil(Millis(60_000))),
+        "{ev:?}"
+    );
+    assert_eq!(
+        step(&mut up, 59_999, &mut rng),
+        Action::Wait {
+            until: Millis(60_000)
+        }
+    );
+    assert!(matches!(step(&mut up, 60_000, &mut rng), Action::Send(_)));
+}
+
+// Issue 12: the learned batch limit has a floor and can grow back.
+#[test]
+fn the_learned_limit_has_a_floor_and_grows_back_after_clean_deliveries() {
+    let clock = ManualClock::new(0);
+    let mut up = UploadPlanner::new(cfg(), None);
+    (1..=40).for_each(|id| up.add(id, 100));
+    let log = drive(&mut up, &clock, accept_up_to(300));
+    let learned: Vec<u64> = log
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            UploadEvent::LearnedMaxBytes(b) => Some(*b),
+            _ => None,
+        })
+        .collect();
+    assert!(!learned.is_empty());
+    assert!(
+        learned.iter().all(|b| *b >= LEARNED_FLOOR_BYTES),
+        "never below the floor: {learned:?}"
+    );
+    assert_eq!(log.delivered.len(), 40);
+
+    // Grows by a quarter after LEARNED_GROWTH_AFTER deliveries in a row, up to max_batch_bytes.
+    let one = UploadConfig {
+        max_batch_items: 1,
+        ..cfg()
+    };
+    let mut up = UploadPlanner::new(one, Some(4000));
+    (1..=200).for_each(|id| up.add(id, 10));
+    let log = drive(&mut up, &clock, |_| SendResult::Ok);
+    let learned: Vec<u64> = log
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            UploadEvent::LearnedMaxBytes(b) => Some(*b),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(learned, vec![5000, 6250, 7812, 9765, 10_000]);
+    let at: Vec<usize> = log
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, UploadEvent::LearnedMaxBytes(_)))
+        .map(|(i, _)| i)
+        .collect();
+    // Each growth comes after 32 deliveries (one event per delivery plus the growth event).
+    assert_eq!(&at[..2], &[32, 65]);
+    assert_eq!(up.effective_max_bytes(), 10_000);
+}
+
+#[test]
+fn only_full_batches_are_formed_while_more_records_are_stored() {
+    let mut rng = SeqRng::new(vec![0.5]);
+    let cfg = UploadConfig {
+        max_batch_items: 5,
+        ..cfg()
+    };
+    let mut up = UploadPlanner::new(cfg, None);
+    up.set_more_stored(true);
+    (1..=3).for_each(|id| up.add(id, 10));
+    assert_eq!(up.window(), (3, 30, 0));
+    assert_eq!(
+        step(&mut up, 0, &mut rng),
+        Action::Idle,
+        "3 of 5: wait for the driver to read more"
+    );
+    (4..=6).for_each(|id| up.add(id, 10));
+    let Action::Send(b) = step(&mut up, 0, &mut rng) else {
+        panic!("a full batch")
+    };
+    assert_eq!(b.record_ids, vec![1, 2, 3, 4, 5]);
+    assert_eq!(up.window(), (1, 10, 1));
+    up.on_result(b.id, SendResult::Ok, Millis(1), &mut rng);
+    assert_eq!(step(&mut up, 1, &mut rng), Action::Idle);
+    up.set_more_stored(false);
+    let Action::Send(b) = step(&mut up, 1, &mut rng) else {
+        panic!("the tail")
+    };
+    assert_eq!(b.record_ids, vec![6]);
+    // A batch cut by the byte limit is full too.
+    let mut up = UploadPlanner::new(
+        UploadConfig {
+            max_batch_bytes: 100,
+            ..cfg
+        },
+        None,
+    );
+    up.set_more_stored(true);
+    (1..=3).for_each(|id| up.add(id, 40));
+    let Action::Send(b) = step(&mut up, 0, &mut rng) else {
+        panic!("byte-full batch")
+    };
+    assert_eq!(b.record_ids, vec![1, 2]);
 }

@@ -3,7 +3,7 @@ export { throttle } from './throttle.js';
 export { retryAfter } from './retry.js';
 export { scale } from './scale.js';
 export { heapSampling } from './heap.js';
-export { upload } from './upload.js';
+export { upload, uploadMillion } from './upload.js';
 export { guardIsActive } from './common.js';
 
 export async function env() {

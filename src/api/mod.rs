@@ -545,7 +545,7 @@ impl JsGuardCore {
     }
 
     /// Queues a breach report from another part of the driver (the upload engine's dead letters):
-    /// `kind` 4 = dead letter; `key` dedupes; `body` is the report body as JSON (hostile input:
+    /// `kind` 4 = dead letter, 5 = storage quota; `key` dedupes; `body` is the report body as JSON (hostile input:
     /// validated by the reporter).
     #[wasm_bindgen(js_name = pushBreach)]
     pub fn push_breach(&mut self, kind: u32, key: &str, body: &str) {
@@ -555,6 +555,7 @@ impl JsGuardCore {
             1 => ReportKind::LongTask,
             2 => ReportKind::Shed,
             3 => ReportKind::Breaker,
+            5 => ReportKind::Quota,
             _ => ReportKind::DeadLetter,
         };
         if let Some(r) = self.engine.reporter() {

@@ -43,7 +43,7 @@ const E_PAUSED: f64 = 5.0;
 const E_LEARNED: f64 = 6.0;
 
 /// Option names in the order the driver passes them (`NaN` = default).
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 9] = [
     "maxBatchBytes",
     "maxBatchItems",
     "maxAttempts",
@@ -52,6 +52,7 @@ const KEYS: [&str; 8] = [
     "baseDelayMs",
     "maxDelayMs",
     "jitter",
+    "maxRetryAfterMs",
 ];
 
 /// Largest integer a JS number holds exactly.
@@ -88,6 +89,7 @@ fn config(o: &[f64]) -> Result<UploadConfig, GuardError> {
         base_delay_ms: whole(at(5), d.base_delay_ms, KEYS[5])?,
         max_delay_ms: whole(at(6), d.max_delay_ms, KEYS[6])?,
         jitter: if at(7).is_nan() { d.jitter } else { at(7) },
+        max_retry_after_ms: whole(at(8), d.max_retry_after_ms, KEYS[8])?,
     };
     cfg.validate("uploader")
 }
@@ -116,7 +118,7 @@ fn push_ids(out: &mut Vec<f64>, ids: &[u64]) {
 #[wasm_bindgen(js_class = UploadCore)]
 impl JsUploadCore {
     /// Validates the options (`opts` in the order maxBatchBytes, maxBatchItems, maxAttempts,
-    /// concurrency, leaseMs, baseDelayMs, maxDelayMs, jitter; `NaN` = default) and builds the
+    /// concurrency, leaseMs, baseDelayMs, maxDelayMs, jitter, maxRetryAfterMs; `NaN` = default) and builds the
     /// planner. `learned_max_bytes` <= 0: none learned yet. `seed` seeds the idempotency seeds
     /// and jitter (from `crypto.getRandomValues`).
     ///
@@ -251,62 +253,44 @@ impl JsUploadCore {
         let events = self
             .planner
             .on_result(BatchId(batch), result, now, &mut self.rng);
-        let mut out = Vec::new();
-        let mut put = |kind: f64, head: &[f64], ids: &[u64]| {
-            out.push(kind);
-            out.push((head.len() + ids.len()) as f64);
-            out.extend_from_slice(head);
-            push_ids(&mut out, ids);
+        flat(events, now)
+    }
+
+    /// The guard did not send `batch` (breaker open, queue refused): no attempt used, the queue
+    /// waits `retry_in_ms` (capped). Returns events like `result`.
+    #[wasm_bindgen(js_name = notSent)]
+    pub fn not_sent(&mut self, batch: u32, retry_in_ms: f64) -> Vec<f64> {
+        let now = self.now();
+        let r = SendResult::NotSent {
+            retry_in_ms: Millis::from_f64(retry_in_ms).0,
         };
-        for e in events {
-            match e {
-                UploadEvent::Delivered {
-                    batch,
-                    record_ids,
-                    body_bytes,
-                } => put(
-                    E_DELIVERED,
-                    &[f64::from(batch.0), body_bytes as f64],
-                    &record_ids,
-                ),
-                UploadEvent::DeadLetter {
-                    record_ids,
-                    code,
-                    last_status,
-                } => put(
-                    E_DEAD,
-                    &[f64::from(code.as_u8()), f64::from(last_status)],
-                    &record_ids,
-                ),
-                UploadEvent::RetryScheduled {
-                    batch,
-                    attempts,
-                    status,
-                    at,
-                } => put(
-                    E_RETRY,
-                    &[
-                        f64::from(batch.0),
-                        f64::from(attempts),
-                        f64::from(status),
-                        now.until(at) as f64,
-                    ],
-                    &[],
-                ),
-                UploadEvent::Split {
-                    from,
-                    first,
-                    second,
-                } => put(
-                    E_SPLIT,
-                    &[f64::from(from.0), f64::from(first.0), f64::from(second.0)],
-                    &[],
-                ),
-                UploadEvent::PausedUntil(t) => put(E_PAUSED, &[now.until(t) as f64], &[]),
-                UploadEvent::LearnedMaxBytes(b) => put(E_LEARNED, &[b as f64], &[]),
-            }
-        }
-        out
+        let events = self
+            .planner
+            .on_result(BatchId(batch), r, now, &mut self.rng);
+        flat(events, now)
+    }
+
+    /// More records are stored than were handed over (`true`): only full batches are formed.
+    #[wasm_bindgen(js_name = setMore)]
+    pub fn set_more(&mut self, more: bool) {
+        self.planner.set_more_stored(more);
+    }
+
+    /// `[pending records not in a batch, their bytes, batches held, unreachable 0/1]`.
+    pub fn window(&self) -> Vec<f64> {
+        let (n, bytes, batches) = self.planner.window();
+        vec![
+            n as f64,
+            bytes as f64,
+            f64::from(batches),
+            f64::from(u8::from(self.planner.is_unreachable())),
+        ]
+    }
+
+    /// The browser says it is online again: probe an unreachable endpoint at once.
+    pub fn wake(&mut self) {
+        let now = self.now();
+        self.planner.wake(now);
     }
 
     /// Turns a driver pause on or off (`reason` 1 offline, 2 heap at its limit).
@@ -357,4 +341,64 @@ impl JsUploadCore {
         w.raw("}");
         w.out
     }
+}
+
+/// Events as `[kind, n, ...n values]` each (see `result`).
+fn flat(events: Vec<UploadEvent>, now: Millis) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut put = |kind: f64, head: &[f64], ids: &[u64]| {
+        out.push(kind);
+        out.push((head.len() + ids.len()) as f64);
+        out.extend_from_slice(head);
+        push_ids(&mut out, ids);
+    };
+    for e in events {
+        match e {
+            UploadEvent::Delivered {
+                batch,
+                record_ids,
+                body_bytes,
+            } => put(
+                E_DELIVERED,
+                &[f64::from(batch.0), body_bytes as f64],
+                &record_ids,
+            ),
+            UploadEvent::DeadLetter {
+                record_ids,
+                code,
+                last_status,
+            } => put(
+                E_DEAD,
+                &[f64::from(code.as_u8()), f64::from(last_status)],
+                &record_ids,
+            ),
+            UploadEvent::RetryScheduled {
+                batch,
+                attempts,
+                status,
+                at,
+            } => put(
+                E_RETRY,
+                &[
+                    f64::from(batch.0),
+                    f64::from(attempts),
+                    f64::from(status),
+                    now.until(at) as f64,
+                ],
+                &[],
+            ),
+            UploadEvent::Split {
+                from,
+                first,
+                second,
+            } => put(
+                E_SPLIT,
+                &[f64::from(from.0), f64::from(first.0), f64::from(second.0)],
+                &[],
+            ),
+            UploadEvent::PausedUntil(t) => put(E_PAUSED, &[now.until(t) as f64], &[]),
+            UploadEvent::LearnedMaxBytes(b) => put(E_LEARNED, &[b as f64], &[]),
+        }
+    }
+    out
 }

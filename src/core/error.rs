@@ -32,11 +32,13 @@ pub enum ErrorCode {
     Unsupported = 9,
     /// The guard was disposed.
     Disposed = 10,
+    /// Storage is full (IndexedDB `QuotaExceededError`): nothing of the call was stored.
+    Quota = 11,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::InvalidOption,
         ErrorCode::QueueFull,
         ErrorCode::Shed,
@@ -47,6 +49,7 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::Unsupported,
         ErrorCode::Disposed,
+        ErrorCode::Quota,
     ];
 
     /// The stable string, e.g. `"ERR_QUEUE_FULL"`.
@@ -63,6 +66,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "ERR_PAYLOAD_TOO_LARGE",
             ErrorCode::Unsupported => "ERR_UNSUPPORTED",
             ErrorCode::Disposed => "ERR_DISPOSED",
+            ErrorCode::Quota => "ERR_QUOTA",
         }
     }
 
@@ -251,6 +255,7 @@ mod tests {
                 ("ERR_PAYLOAD_TOO_LARGE", 8),
                 ("ERR_UNSUPPORTED", 9),
                 ("ERR_DISPOSED", 10),
+                ("ERR_QUOTA", 11),
             ]
         );
     }

@@ -83,6 +83,8 @@ pub enum ReportKind {
     Breaker,
     /// `resource-guard-dead-letter`: an upload batch became a dead letter.
     DeadLetter,
+    /// `resource-guard-quota`: storage refused records (`QuotaExceededError`).
+    Quota,
 }
 
 impl ReportKind {
@@ -95,6 +97,7 @@ impl ReportKind {
             ReportKind::Shed => "resource-guard-shed",
             ReportKind::Breaker => "resource-guard-breaker",
             ReportKind::DeadLetter => "resource-guard-dead-letter",
+            ReportKind::Quota => "resource-guard-quota",
         }
     }
 
@@ -107,6 +110,7 @@ impl ReportKind {
             ReportKind::Shed,
             ReportKind::Breaker,
             ReportKind::DeadLetter,
+            ReportKind::Quota,
         ]
         .into_iter()
         .find(|k| k.type_str() == s)
@@ -815,6 +819,7 @@ mod tests {
             ReportKind::Shed,
             ReportKind::Breaker,
             ReportKind::DeadLetter,
+            ReportKind::Quota,
         ] {
             assert_eq!(ReportKind::from_type_str(k.type_str()), Some(k));
         }

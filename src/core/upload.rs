@@ -30,15 +30,27 @@
 //! - 2xx: delivered (the driver deletes the records and the batch descriptor).
 //! - 413: the batch splits in half by records (first half gets the extra one), each half with a
 //!   new idempotency seed (its payload differs) and sent at once; the learned limit drops to the
-//!   largest body accepted so far if that is below the refused size, else to half the refused size.
+//!   largest body accepted so far if that is below the refused size, else to half the refused size,
+//!   never below [`LEARNED_FLOOR_BYTES`]; after [`LEARNED_GROWTH_AFTER`] deliveries in a row it
+//!   grows by a quarter again (up to `max_batch_bytes`).
 //!   A one-record batch refused with 413 is dead-lettered (`ERR_PAYLOAD_TOO_LARGE`, status 413).
-//! - 409 (still in flight), 408, 429/503 without a hint, 5xx, network errors, other statuses:
-//!   retried with the same seed after exponential backoff with proportional jitter.
-//! - 429/503 with a Retry-After hint: the whole queue pauses until `now + hint`, no jitter.
+//! - 409 (still in flight), 408, 429/503 without a hint, 5xx, other statuses:
+//!   retried with the same seed after exponential backoff with proportional jitter. (408 Request
+//!   Timeout is retried although API.md lists only 409/413/422/429/503 among the 4xx: it says the
+//!   request took too long, not that the data is wrong.)
+//! - 429/503 with a Retry-After hint: the whole queue pauses until `now + hint`, no jitter, the
+//!   hint capped by `max_retry_after_ms` (a longer one waits the cap).
 //! - 422 and every other 4xx: dead-lettered at once (`ERR_RETRIES_EXHAUSTED`, last status).
-//! - Every send counts as an attempt. A batch that failed `max_attempts` times (or that would be
-//!   sent a `max_attempts + 1`-th time after lease expiries) is dead-lettered with its last status
-//!   (0 = network error or unknown).
+//! - Being unreachable is not the data's fault: a network error uses an attempt only if another
+//!   send succeeded while it was out. Otherwise the attempt is given back and the queue probes
+//!   the endpoint with one batch at a time, after `base_delay_ms`, doubling per failed probe up
+//!   to `max_delay_ms`, until any HTTP answer (or [`UploadPlanner::wake`]). A send the guard did
+//!   not make ([`SendResult::NotSent`]: breaker open, queue refused) uses no attempt either.
+//! - Every other send counts as an attempt. A batch that failed `max_attempts` times (or that
+//!   would be sent a `max_attempts + 1`-th time after lease expiries) is dead-lettered with its
+//!   last status (0 = network error or unknown).
+//! - With [`UploadPlanner::set_more_stored`] on (the driver reads the queue a window at a time),
+//!   only full batches are formed.
 //! - A batch in flight holds a lease until `now + lease_ms`; at `lease_until` it returns to
 //!   ready with the same seed (the send probably died with the tab).
 //!
@@ -81,6 +93,16 @@ pub const UPLOAD_JITTER: f64 = 0.25;
 pub const UPLOAD_MIN_BATCH_BYTES: u64 = 64;
 /// Largest accepted `uploader.maxBatchBytes`: 1 073 741 824 bytes (1 GiB).
 pub const UPLOAD_MAX_BATCH_BYTES_LIMIT: u64 = 1 << 30;
+/// Default cap on a server pacing hint (`Retry-After`, `retryAfterMs`): 60 000 ms, the guard's
+/// `retry.maxRetryAfterMs` default (the driver passes the guard's value). A longer hint waits the cap.
+pub const UPLOAD_MAX_RETRY_AFTER_MS: u64 = 60_000;
+/// The learned body limit never drops below this (or `max_batch_bytes` if smaller): 1024 bytes.
+/// A 413 below it still splits the batch; the floor keeps a hostile or flaky 413 from collapsing
+/// every later batch to one record.
+pub const LEARNED_FLOOR_BYTES: u64 = 1024;
+/// Deliveries in a row without a 413 after which the learned limit grows by a quarter (capped at
+/// `max_batch_bytes`): 32. The endpoint may take more again.
+pub const LEARNED_GROWTH_AFTER: u32 = 32;
 
 /// Body length in bytes of `{"records":[...]}` holding `count` records of `sum_len` bytes in total.
 #[must_use]
@@ -109,6 +131,8 @@ pub struct UploadConfig {
     pub max_delay_ms: u64,
     /// Proportional jitter as a fraction of the delay, in `[0, 1]` [0.25].
     pub jitter: f64,
+    /// Longest pause a server hint (or an open breaker) may impose, ms [60 000].
+    pub max_retry_after_ms: u64,
 }
 
 impl Default for UploadConfig {
@@ -122,6 +146,7 @@ impl Default for UploadConfig {
             base_delay_ms: UPLOAD_BASE_DELAY_MS,
             max_delay_ms: UPLOAD_MAX_DELAY_MS,
             jitter: UPLOAD_JITTER,
+            max_retry_after_ms: UPLOAD_MAX_RETRY_AFTER_MS,
         }
     }
 }
@@ -173,6 +198,7 @@ impl UploadConfig {
             ("leaseMs", self.lease_ms),
             ("baseDelayMs", self.base_delay_ms),
             ("maxDelayMs", self.max_delay_ms),
+            ("maxRetryAfterMs", self.max_retry_after_ms),
         ] {
             if v == 0 {
                 return bad(key, "must be >= 1");
@@ -261,8 +287,16 @@ pub enum SendResult {
         /// The parsed Retry-After hint in ms, if any.
         retry_after_ms: Option<u64>,
     },
-    /// fetch rejected (offline, CORS, aborted by the lease timeout...).
+    /// fetch rejected (offline, CORS, aborted by the lease timeout...). It uses an attempt only
+    /// if another send of this planner succeeded while it was out; otherwise the endpoint counts
+    /// as unreachable and the queue probes it (see [`UploadPlanner::is_unreachable`]).
     NetworkError,
+    /// The guard did not send it (its breaker for the endpoint is open, its queue refused it):
+    /// no attempt is used; the whole queue waits `retry_in_ms` (capped by `max_retry_after_ms`).
+    NotSent {
+        /// How long to wait, ms.
+        retry_in_ms: u64,
+    },
 }
 
 /// Something that happened in [`UploadPlanner::on_result`].
@@ -356,6 +390,10 @@ struct Slot {
     seed: u64,
     last_status: u16,
     state: State,
+    /// The planner's success count when this send started.
+    successes_at_send: u64,
+    /// Sent as the one probe of an unreachable endpoint.
+    probe: bool,
 }
 
 impl Slot {
@@ -387,6 +425,17 @@ pub struct UploadPlanner {
     paused_until: Millis,
     paused_flags: u8,
     stats: UploadStats,
+    /// More records are stored than the driver handed over: only full batches are formed.
+    more_stored: bool,
+    /// 2xx answers so far (tells a lost send from an unreachable endpoint).
+    successes: u64,
+    /// Deliveries since the last 413 (the learned limit grows back after enough).
+    clean_deliveries: u32,
+    /// Network failures with no success meanwhile: one probe at `probe_at`, then `probe_delay_ms`
+    /// doubles up to `max_delay_ms`. Cleared by any HTTP answer.
+    unreachable: bool,
+    probe_at: Millis,
+    probe_delay_ms: u64,
 }
 
 impl UploadPlanner {
@@ -406,6 +455,44 @@ impl UploadPlanner {
             paused_until: Millis(0),
             paused_flags: 0,
             stats: UploadStats::default(),
+            more_stored: false,
+            successes: 0,
+            clean_deliveries: 0,
+            unreachable: false,
+            probe_at: Millis(0),
+            probe_delay_ms: 0,
+        }
+    }
+
+    /// The driver holds more stored records than it handed over (`true`) or handed over all it has
+    /// (`false`, the default). While `true`, a batch is formed only when it is full (by items or
+    /// bytes), so reading the queue a window at a time never sends a short batch mid-queue.
+    pub fn set_more_stored(&mut self, more: bool) {
+        self.more_stored = more;
+    }
+
+    /// What the planner holds: `(pending records not yet in a batch, their bytes, batches)`.
+    /// The driver reads more from storage while the first two cover fewer than a few batches.
+    #[must_use]
+    pub fn window(&self) -> (u64, u64, u32) {
+        let bytes = self.free.iter().fold(0u64, |a, r| a.saturating_add(r.1));
+        (
+            self.free.len() as u64,
+            bytes,
+            u32::try_from(self.batches.len()).unwrap_or(u32::MAX),
+        )
+    }
+
+    /// True while network failures with no success meanwhile keep the queue probing.
+    #[must_use]
+    pub fn is_unreachable(&self) -> bool {
+        self.unreachable
+    }
+
+    /// The network may be back (the browser's `online` event): probe at once.
+    pub fn wake(&mut self, now: Millis) {
+        if self.unreachable {
+            self.probe_at = now;
         }
     }
 
@@ -456,6 +543,8 @@ impl UploadPlanner {
             seed: desc.idempotency_seed & SEED_MASK,
             last_status: desc.last_status,
             state,
+            successes_at_send: self.successes,
+            probe: false,
         });
         Some(id)
     }
@@ -565,8 +654,19 @@ impl UploadPlanner {
             .iter()
             .filter(|b| matches!(b.state, State::InFlight { .. }))
             .count();
-        if in_flight >= self.cfg.concurrency as usize {
+        if in_flight >= self.cfg.concurrency as usize || (self.unreachable && in_flight > 0) {
             return self.wait_for_lease();
+        }
+        if self.unreachable && now < self.probe_at {
+            // One probe at a time, when it is due; a result or `wake` ends the wait sooner.
+            return match self.wait_for_lease() {
+                Action::Wait { until } => Action::Wait {
+                    until: until.min(self.probe_at),
+                },
+                _ => Action::Wait {
+                    until: self.probe_at,
+                },
+            };
         }
         // A due retry first (oldest records first), then a new batch.
         let due = self
@@ -627,9 +727,16 @@ impl UploadPlanner {
                 retry_after_ms,
             } => (status, retry_after_ms),
             SendResult::NetworkError => (0, None),
+            SendResult::NotSent { retry_in_ms } => return self.not_sent(i, retry_in_ms, now),
         };
         let mut events = Vec::new();
+        if status != 0 {
+            // The endpoint answered: it is reachable.
+            self.unreachable = false;
+            self.probe_delay_ms = 0;
+        }
         if (200..300).contains(&status) {
+            self.successes = self.successes.saturating_add(1);
             let b = self.batches.swap_remove(i);
             self.forget(&b.records);
             self.stats.sent_records = self
@@ -639,10 +746,21 @@ impl UploadPlanner {
             self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(b.body_bytes);
             self.accepted_max = self.accepted_max.max(b.body_bytes);
             if let Some(l) = self.learned {
-                // A lone record above the learned limit got through: the endpoint takes more.
-                if b.body_bytes > l {
-                    self.learned = Some(b.body_bytes);
-                    events.push(UploadEvent::LearnedMaxBytes(b.body_bytes));
+                self.clean_deliveries = self.clean_deliveries.saturating_add(1);
+                let max = self.cfg.max_batch_bytes;
+                let grown = if b.body_bytes > l {
+                    // A lone record above the learned limit got through: the endpoint takes more.
+                    Some(b.body_bytes)
+                } else if self.clean_deliveries >= LEARNED_GROWTH_AFTER && l < max {
+                    // Long enough without a 413: try a quarter more (a 413 lowers it again).
+                    Some(l.saturating_add(l / 4).min(max))
+                } else {
+                    None
+                };
+                if let Some(g) = grown {
+                    self.clean_deliveries = 0;
+                    self.learned = Some(g);
+                    events.push(UploadEvent::LearnedMaxBytes(g));
                 }
             }
             events.insert(
@@ -658,9 +776,13 @@ impl UploadPlanner {
         if !matches!(self.batches[i].state, State::InFlight { .. }) {
             return events;
         }
+        if status == 0 && self.successes <= self.batches[i].successes_at_send {
+            return self.unreachable_failure(i, batch, now);
+        }
         self.batches[i].last_status = status;
         match status {
             413 => {
+                self.clean_deliveries = 0;
                 let refused = self.batches[i].body_bytes;
                 self.rejected_min = Some(self.rejected_min.map_or(refused, |r| r.min(refused)));
                 let known_good = if self.accepted_max < refused {
@@ -669,7 +791,8 @@ impl UploadPlanner {
                     0
                 };
                 let target = known_good.max(refused / 2);
-                let lowered = self.learned.map_or(target, |l| l.min(target));
+                let floor = LEARNED_FLOOR_BYTES.min(self.cfg.max_batch_bytes);
+                let lowered = self.learned.map_or(target, |l| l.min(target)).max(floor);
                 if self.learned != Some(lowered) {
                     self.learned = Some(lowered);
                     events.push(UploadEvent::LearnedMaxBytes(lowered));
@@ -689,8 +812,10 @@ impl UploadPlanner {
                 }
             }
             429 | 503 if retry_after_ms.is_some() => {
-                // The hint is authoritative and applies to the whole queue: no jitter.
-                let until = now.plus(retry_after_ms.unwrap_or(0).min(MAX_TIMER_MS));
+                // The hint is authoritative and applies to the whole queue: no jitter; a hint
+                // beyond `max_retry_after_ms` waits the cap (the next answer may say more).
+                let cap = self.cfg.max_retry_after_ms.min(MAX_TIMER_MS);
+                let until = now.plus(retry_after_ms.unwrap_or(0).min(cap));
                 self.pause_until(until);
                 events.push(UploadEvent::PausedUntil(self.paused_until));
                 if let Some(e) = self.exhausted(i) {
@@ -727,6 +852,64 @@ impl UploadPlanner {
             }
         }
         events
+    }
+
+    /// The guard did not send batch `i`: give the attempt back, pause the queue.
+    fn not_sent(&mut self, i: usize, retry_in_ms: u64, now: Millis) -> Vec<UploadEvent> {
+        let cap = self.cfg.max_retry_after_ms.min(MAX_TIMER_MS);
+        let at = now.plus(retry_in_ms.min(cap));
+        let Some(b) = self.batches.get_mut(i) else {
+            return Vec::new();
+        };
+        if !matches!(b.state, State::InFlight { .. }) {
+            return Vec::new();
+        }
+        b.attempts = b.attempts.saturating_sub(1);
+        b.state = State::Ready { not_before: at };
+        let (batch, attempts) = (b.id, b.attempts);
+        self.stats.attempts = self.stats.attempts.saturating_sub(1);
+        self.pause_until(at);
+        vec![
+            UploadEvent::PausedUntil(self.paused_until),
+            UploadEvent::RetryScheduled {
+                batch,
+                attempts,
+                status: 0,
+                at,
+            },
+        ]
+    }
+
+    /// A network failure with no success since the send: the endpoint (or the network) is
+    /// unreachable, which is not the data's fault. The attempt is given back and the queue
+    /// probes: first after `base_delay_ms`, doubling per failed probe up to `max_delay_ms`.
+    fn unreachable_failure(&mut self, i: usize, batch: BatchId, now: Millis) -> Vec<UploadEvent> {
+        let probe = self.batches.get(i).is_some_and(|b| b.probe);
+        if !self.unreachable {
+            self.unreachable = true;
+            self.probe_delay_ms = self.cfg.base_delay_ms;
+            self.probe_at = now.plus(self.probe_delay_ms);
+        } else if probe {
+            self.probe_delay_ms = self
+                .probe_delay_ms
+                .saturating_mul(2)
+                .min(self.cfg.max_delay_ms)
+                .max(1);
+            self.probe_at = now.plus(self.probe_delay_ms);
+        }
+        let at = self.probe_at;
+        let Some(b) = self.batches.get_mut(i) else {
+            return Vec::new();
+        };
+        b.attempts = b.attempts.saturating_sub(1);
+        b.last_status = 0;
+        b.state = State::Ready { not_before: now };
+        vec![UploadEvent::RetryScheduled {
+            batch,
+            attempts: b.attempts,
+            status: 0,
+            at,
+        }]
     }
 
     fn exhausted(&mut self, i: usize) -> Option<UploadEvent> {
@@ -829,15 +1012,20 @@ impl UploadPlanner {
             seed,
             last_status: 0,
             state: State::Ready { not_before: now },
+            successes_at_send: 0,
+            probe: false,
         });
         id
     }
 
     fn lease(&mut self, i: usize, now: Millis) -> Action {
         let lease_until = now.plus(self.cfg.lease_ms);
+        let (successes, probe) = (self.successes, self.unreachable);
         let b = &mut self.batches[i];
         b.attempts = b.attempts.saturating_add(1);
         b.state = State::InFlight { lease_until };
+        b.successes_at_send = successes;
+        b.probe = probe;
         self.stats.attempts = self.stats.attempts.saturating_add(1);
         let b = &self.batches[i];
         Action::Send(Batch {
@@ -876,6 +1064,12 @@ impl UploadPlanner {
             }
             records.push((id, len));
             sum = next_sum;
+        }
+        // While more records wait in storage, a short batch would only be short because the
+        // driver has not read further yet: wait for it (it reads before the window runs dry).
+        let full = records.len() >= max_items || records.len() < self.free.len();
+        if self.more_stored && !full {
+            return None;
         }
         // The batch is the front of the sorted pending list.
         self.free.drain(..records.len());

@@ -189,6 +189,9 @@ async function api(state, req, res, url) {
     if ('max413Bytes' in body) state.uploads.max413Bytes = body.max413Bytes;
     if ('chaos' in body) state.uploads.chaos = body.chaos;
     if ('seed' in body) state.uploads.seed = body.seed;
+    if ('uploadDrop' in body) state.uploads.drop = body.uploadDrop; // every /upload connection is cut: unreachable
+    if ('uploadTrickle' in body) state.uploads.trickle = body.uploadTrickle; // n answers: 503 whose JSON body trickles for 10 s
+    if ('uploadBigError' in body) state.uploads.bigError = body.uploadBigError; // n answers: 503, a 100 kB JSON body (chunked) hinting 5 s
     return send(res, 200, { ok: true, mode });
   }
   if (path === '/api/mode') return send(res, 200, { mode });
@@ -201,7 +204,7 @@ async function api(state, req, res, url) {
   if (path === '/api/uploads') {
     const ids = [...state.uploads.records.keys()];
     const u = state.uploads;
-    return send(res, 200, { applied: u.applied, duplicates: u.duplicates, digestMismatch: u.digestMismatch, answered: u.answered, distinct: ids.length, ids });
+    return send(res, 200, { applied: u.applied, duplicates: u.duplicates, digestMismatch: u.digestMismatch, answered: u.answered, requests: u.requests || 0, distinct: ids.length, ids });
   }
 
   // --- sinks -----------------------------------------------------------------------------
@@ -299,6 +302,25 @@ async function api(state, req, res, url) {
 // 413 above a size, and a random mix of failures in chaos mode (seeded, replayable).
 async function upload(state, req, res) {
   const u = state.uploads;
+  u.requests = (u.requests || 0) + 1;
+  if (u.drop) return req.socket.destroy();
+  if (u.trickle > 0) {
+    u.trickle -= 1;
+    // A JSON error body that never finishes in time: the client must not wait for it.
+    res.writeHead(503, headers({ 'Content-Type': 'application/json' }));
+    res.write('{"retryAfterMs":');
+    const t = setInterval(() => res.write(' '), 100);
+    const end = setTimeout(() => { clearInterval(t); res.end('1}'); }, 10000);
+    res.on('close', () => { clearInterval(t); clearTimeout(end); });
+    return;
+  }
+  if (u.bigError > 0) {
+    u.bigError -= 1;
+    res.writeHead(503, headers({ 'Content-Type': 'application/json' }));
+    res.write('{"retryAfterMs":5000,"pad":"');
+    res.write('x'.repeat(100000));
+    return void res.end('"}');
+  }
   const key = req.headers['idempotency-key'];
   const digest = req.headers['content-digest'];
   let raw;

@@ -419,3 +419,238 @@ test('the queue pauses while the heap guard is at its limit and resumes by itsel
   const stored = (await (await fetch(`${server.url}/api/uploads`)).json()).ids.filter((id) => id.startsWith('heap-'));
   assert.equal(stored.length, 100);
 });
+
+// Issue 14: one enqueue call is one transaction fed a chunk at a time; a failure in a later chunk
+// (after earlier chunks were written) stores nothing of the call, and earlier calls stay.
+test('a multi-chunk enqueue is all or nothing: a bad record after several stored chunks stores none of the call', async () => {
+  const out = await page.evaluate(async (GUARD) => {
+    const guard = await rg.ResourceGuard.create({ ...GUARD, categories: { upload: { requests: 1, perMs: 600000 } } });
+    await guard.fetch('/api/echo', { category: 'upload' }); // the category's one start: nothing is sent below
+    const name = `atomic-${Date.now()}`;
+    const up = guard.uploader({ endpoint: '/upload', name });
+    await up.enqueue(Array.from({ length: 10 }, (_, i) => ({ id: `kept-${i}` })));
+    const before = up.stats().queuedRecords;
+    const big = Array.from({ length: 5000 }, (_, i) => ({ id: `atomic-${i}`, pad: 'y'.repeat(100) }));
+    big[4321] = { id: 'bad', n: 10n }; // BigInt: JSON.stringify throws, ~8 chunks in
+    let err;
+    try { await up.enqueue(big); } catch (e) { err = { code: e.code, path: e.details.path }; }
+    const after = up.stats().queuedRecords;
+    up.close();
+    // What is on disk, read by a fresh uploader of the same queue.
+    const again = guard.uploader({ endpoint: '/upload', name });
+    for (let i = 0; i < 100 && !again.stats().queuedRecords; i++) await new Promise((r) => setTimeout(r, 20));
+    const stored = again.stats().queuedRecords;
+    guard.dispose();
+    const dbs = await indexedDB.databases();
+    return { err, before, after, stored, hasDb: dbs.some((d) => d.name === `resource-guard-upload:${name}` && d.version === 2) };
+  }, GUARD);
+  assert.deepEqual(out.err, { code: 'ERR_INVALID_OPTION', path: 'records[4321]' });
+  assert.equal(out.before, 10);
+  assert.equal(out.after, 10, 'the failed call added nothing');
+  assert.equal(out.stored, 10, 'and nothing of it is on disk');
+  assert.ok(out.hasDb);
+});
+
+// Issue 14: QuotaExceededError -> ERR_QUOTA and a breach report; what was stored before stays.
+test('a full disk rejects enqueue with ERR_QUOTA, reports it, and loses nothing already stored', async () => {
+  // A second origin of the local backend whose IndexedDB nothing has opened yet: Chromium reads
+  // an origin's quota when its storage is first opened, so the override must come before.
+  const url = new URL(PAGE());
+  url.hostname = 'localhost';
+  const q = await browser.context.newPage();
+  const cdp = await browser.context.newCDPSession(q);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: url.origin, quotaSize: 1_000_000 });
+  await q.goto(url.href);
+  await q.waitForFunction(() => document.body.dataset.ready === 'true');
+  await q.evaluate(async (GUARD) => {
+    const guard = await rg.ResourceGuard.create({ ...GUARD, report: { endpoint: '/reports', flushIntervalMs: 100 } });
+    window.guard = guard;
+    const up = (window.up = guard.uploader({ endpoint: '/upload', name: `quota-${Date.now()}` }));
+    await up.enqueue(Array.from({ length: 20 }, (_, i) => ({ id: `before-quota-${i}` })));
+  }, GUARD);
+  const res = await q.evaluate(async () => {
+    let err;
+    try {
+      // 20 MB that does not compress away (IndexedDB's usage is counted after compression).
+      const rnd = () => Array.from(crypto.getRandomValues(new Uint8Array(50_000)), (x) => String.fromCharCode(97 + (x % 26))).join('');
+      await up.enqueue(Array.from({ length: 400 }, (_, i) => ({ id: `too-much-${i}`, pad: rnd() })));
+    } catch (e) {
+      err = { code: e.code, rg: rg.isResourceGuardError(e), cause: e.cause && e.cause.name };
+    }
+    const queued = up.stats().queuedRecords;
+    return { err, queued };
+  });
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: url.origin }); // back to the default quota
+  const done = await q.evaluate(async () => {
+    await up.flush();
+    await new Promise((r) => setTimeout(r, 300)); // the reporter's flush interval
+    const stats = up.stats();
+    guard.dispose();
+    return { stats };
+  });
+  await cdp.detach();
+  await q.close();
+  assert.deepEqual(res.err, { code: 'ERR_QUOTA', rg: true, cause: 'QuotaExceededError' });
+  assert.ok(res.queued >= 0 && res.queued <= 20, `only the first call is queued: ${res.queued}`);
+  const st = await api('/api/uploads');
+  assert.deepEqual(st.ids.sort(), Array.from({ length: 20 }, (_, i) => `before-quota-${i}`).sort(), 'the records stored before were delivered, none of the refused call');
+  const reports = server.state.reports.flatMap((r) => r.items).filter((i) => i.type === 'resource-guard-quota');
+  assert.equal(reports.length, 1, 'one quota breach report');
+  assert.equal(reports[0].body.code, 'ERR_QUOTA');
+  assert.equal(reports[0].body.records, 400);
+  assert.equal(done.stats.queuedRecords, 0);
+});
+
+// Issue 12: an unreachable endpoint (every connection cut) and an open breaker pause the queue
+// without using attempts; nothing becomes a dead letter, and it resumes by itself.
+test('an unreachable endpoint and an open breaker use no attempts: nothing is dead-lettered, and the queue resumes', async () => {
+  await api('/api/mode', { uploadDrop: true });
+  await startUploader(page, { endpoint: '/upload', name: `unreachable-${Date.now()}`, maxAttempts: 2, baseDelayMs: 30, maxDelayMs: 120 },
+    { ...GUARD, breaker: { failureThreshold: 3, resetTimeoutMs: 200 } });
+  await page.evaluate(() => up.enqueue(Array.from({ length: 30 }, (_, i) => ({ id: `u-${i}` }))));
+  await until(() => (server.state.uploads.requests || 0) >= 8, '8 cut connections');
+  const during = await page.evaluate(async () => ({ stats: up.stats(), dead: (await up.deadLetters()).length, breakers: guard.snapshot().breakers }));
+  await api('/api/mode', { uploadDrop: false });
+  await startFlush(page);
+  const out = await page.evaluate(async () => {
+    const result = await flushed;
+    const stats = up.stats();
+    const dead = (await up.deadLetters()).length;
+    guard.dispose();
+    return { result, stats, dead };
+  });
+  assert.equal(during.dead, 0, 'maxAttempts 2, yet no dead letter while unreachable');
+  assert.equal(during.stats.deadLetteredRecords, 0);
+  assert.equal(during.stats.offline, true, 'stats().offline says the endpoint is unreachable');
+  assert.equal(out.result, 'drained');
+  assert.equal(out.dead, 0);
+  assert.equal(out.stats.offline, false);
+  assert.equal((await api('/api/uploads')).distinct, 30);
+});
+
+// Issue 12: the uploader reads an error body with a byte cap applied while streaming.
+test('an error body above the byte cap is not read: its hint is ignored and the batch backs off', async () => {
+  await api('/api/mode', { uploadBigError: 1 });
+  const out = await page.evaluate(async (GUARD) => {
+    const guard = await rg.ResourceGuard.create(GUARD);
+    const up = guard.uploader({ endpoint: '/upload', name: `bigerror-${Date.now()}`, baseDelayMs: 20, maxDelayMs: 50 });
+    const batches = [];
+    up.on('batch', (e) => batches.push(e));
+    const t0 = performance.now();
+    await up.enqueue([{ id: 'big-error-1' }]);
+    await up.flush();
+    const ms = performance.now() - t0;
+    guard.dispose();
+    return { ms, batches };
+  }, GUARD);
+  assert.deepEqual(out.batches.map((b) => [b.status, b.outcome]), [[503, 'retry'], [200, 'delivered']]);
+  assert.ok(out.batches[0].retryInMs <= 50, `backoff, not the body's 5000 ms hint: ${out.batches[0].retryInMs}`);
+  assert.ok(out.ms < 4000, `${Math.round(out.ms)} ms`);
+});
+
+// Issue 12: ... and under a time cap. guard.fetch itself waits for the error body today (its own
+// capped read has no time cap yet: the request guard's part of issue 12), so this stays a todo
+// until then; the uploader's own read gives up after BODY_MS.
+test('an error body that trickles in does not hold the batch', { todo: 'needs the request guard to bound its own error-body read in time (issue 12, request-guard part)' }, async () => {
+  await api('/api/mode', { uploadTrickle: 1 });
+  const out = await page.evaluate(async (GUARD) => {
+    const guard = await rg.ResourceGuard.create(GUARD);
+    const up = guard.uploader({ endpoint: '/upload', name: `trickle-${Date.now()}`, baseDelayMs: 20, maxDelayMs: 50 });
+    const batches = [];
+    up.on('batch', (e) => batches.push({ ...e, t: performance.now() }));
+    const t0 = performance.now();
+    await up.enqueue([{ id: 'trickle-1' }]);
+    await up.flush();
+    const ms = performance.now() - t0;
+    guard.dispose();
+    return { ms, batches };
+  }, GUARD);
+  assert.deepEqual(out.batches.map((b) => [b.status, b.outcome]), [[503, 'retry'], [200, 'delivered']]);
+  assert.ok(out.ms < 6000, `the 503's body streams for 10 s; the batch moved on after ${Math.round(out.ms)} ms`);
+});
+
+// Issue 12: without Web Locks, two tabs never send the same records under different keys: a lease
+// in IndexedDB picks one sender; every sender write checks it in the same transaction.
+test('without Web Locks an IndexedDB lease picks one sender; the other takes over on close', async () => {
+  const noLocks = () => Object.defineProperty(navigator, 'locks', { value: undefined, configurable: true });
+  const OPTS = { endpoint: '/upload', name: `lease-${Date.now()}`, maxBatchItems: 50 };
+  const SLOW = { ...GUARD, categories: { upload: { requests: 10, perMs: 1000, burst: 1 } } };
+  const a = page;
+  const b = await browser.context.newPage();
+  await b.goto(PAGE());
+  await b.waitForFunction(() => document.body.dataset.ready === 'true');
+  await a.evaluate(noLocks);
+  await b.evaluate(noLocks);
+  await startUploader(a, OPTS, SLOW);
+  await a.waitForFunction(() => up.stats().sender);
+  await startUploader(b, OPTS, SLOW);
+  const enqueue = (p, from) => p.evaluate((from) => up.enqueue(Array.from({ length: 500 }, (_, i) => ({ id: `lease-${from + i}` }))), from);
+  await Promise.all([enqueue(a, 0), enqueue(b, 500)]);
+  await startFlush(b);
+  await until(() => distinct() >= 150, '150 records');
+  const before = await b.evaluate(() => ({ sender: up.stats().sender, sends: batches.length, queued: up.stats().queuedRecords }));
+  const closedAt = Date.now();
+  await a.evaluate(() => up.close());
+  const out = await b.evaluate(async () => {
+    const result = await flushed;
+    const stats = up.stats();
+    guard.dispose();
+    return { result, stats, batches };
+  });
+  await a.evaluate(() => guard.dispose());
+  await b.close();
+  assert.equal(before.sender, false, 'tab B waited while A held the lease');
+  assert.equal(before.sends, 0);
+  assert.ok(before.queued > 0 && before.queued <= 1000, `B sees the queue size without sending: ${before.queued}`);
+  assert.equal(out.result, 'drained');
+  assert.equal(out.stats.sender, true, 'B took over');
+  assert.ok(out.batches.length > 0 && out.batches.every((x) => x.t >= closedAt), 'B sent only after A closed');
+  assert.ok(out.batches[0].t - closedAt < 3000, `B took over at once on close (${out.batches[0].t - closedAt} ms)`);
+  const st = await api('/api/uploads');
+  assert.equal(st.distinct, 1000);
+  assert.equal(st.duplicates, 0, 'no record under two keys');
+});
+
+// The storage layout changed (issue 14): a queue written by version 1 (one entry per record in
+// 'records' + 'lens') is moved into chunks on open, in order, and delivered; nothing is lost.
+test('a version-1 queue is migrated into chunks and delivered', async () => {
+  const out = await page.evaluate(async (GUARD) => {
+    const name = `migrate-${Date.now()}`;
+    await new Promise((ok, fail) => {
+      const r = indexedDB.open('resource-guard-upload:' + name, 1);
+      r.onupgradeneeded = () => {
+        const db = r.result;
+        db.createObjectStore('records', { autoIncrement: true });
+        db.createObjectStore('lens');
+        db.createObjectStore('batches');
+        db.createObjectStore('dead', { autoIncrement: true });
+        db.createObjectStore('meta');
+      };
+      r.onsuccess = () => {
+        const db = r.result;
+        const tx = db.transaction(['records', 'lens'], 'readwrite');
+        for (let i = 0; i < 700; i++) {
+          const text = JSON.stringify({ id: `v1-${i}`, s: 'é' });
+          const a = tx.objectStore('records').add(text);
+          a.onsuccess = () => tx.objectStore('lens').put(text.length + 1, a.result);
+        }
+        tx.oncomplete = () => { db.close(); ok(); };
+        tx.onerror = () => fail(tx.error);
+      };
+      r.onerror = () => fail(r.error);
+    });
+    const guard = await rg.ResourceGuard.create(GUARD);
+    const up = guard.uploader({ endpoint: '/upload', name });
+    const order = [];
+    up.on('batch', (e) => order.push(e.records));
+    await up.flush();
+    const stats = up.stats();
+    guard.dispose();
+    return { stats, order };
+  }, GUARD);
+  const st = await api('/api/uploads');
+  assert.equal(st.distinct, 700);
+  assert.deepEqual(st.ids.filter((id) => id.startsWith('v1-')).length, 700);
+  assert.equal(st.duplicates, 0);
+  assert.equal(out.stats.queuedRecords, 0);
+});
