@@ -5,7 +5,7 @@
 // each call returns.
 import init, { GuardCore } from './resource_guard.js';
 import { ResourceGuardError, isResourceGuardError, guardError, fromCore } from './errors.js';
-import { ResponseCache } from './cache.js';
+import { ResponseCache, clearStorage } from './cache.js';
 import { Uploader } from './uploader.js';
 
 export { ResourceGuardError, isResourceGuardError };
@@ -773,6 +773,18 @@ export class ResourceGuard {
           () => { if (this._core) { this._core.reportResult(id, false, -1); this._drain(); } },
         );
     }
+  }
+
+  /**
+   * Empties the fallback cache: its Cache Storage entries and the in-memory index (call it on
+   * sign-out). Copies of responses still being stored are dropped. Resolves also when the guard
+   * has no cache or is disposed (then the Cache Storage an earlier page may have left is deleted);
+   * never rejects.
+   */
+  async clearCache() {
+    const c = this._cache;
+    if (c && c._core) await c.clear();
+    else await clearStorage();
   }
 
   /** A durable upload queue (IndexedDB), sending through the guard. */
