@@ -213,6 +213,11 @@ export interface HeapReading {
   quantized: boolean;
   /** the same value as the previous reading */
   stale: boolean;
+  /**
+   * this reading drives the level: no more trusted source (precise performance.memory, then
+   * measureUserAgentSpecificMemory, then a bucketed performance.memory) answered recently
+   */
+  drives: boolean;
   /** ms since the epoch */
   sampledAt: number;
   ageMs: number;

@@ -648,7 +648,9 @@ export class ResourceGuard {
    * levels when it proves precise (moving off its bucket grid); otherwise, on a cross-origin
    * isolated page, `measureUserAgentSpecificMemory()` does: it resolves at a later collection, is
    * recorded when it arrives, at most once per sampling interval, and is ignored once
-   * `performance.memory` is precise (a late result describes an older heap).
+   * `performance.memory` is precise (a late result describes an older heap). The core lets one
+   * source drive the level (see core/heap.rs): while a measurement drives, a bucketed
+   * `performance.memory` does not, and the reading returned is that measurement.
    */
   async sampleHeap() {
     const core = this._core;
@@ -674,6 +676,8 @@ export class ResourceGuard {
     if (hasPm) {
       r = JSON.parse(core.heapSample(pm.usedJSHeapSize, 2));
       this._pmPrecise = r.precise;
+      // A bucketed value that does not drive the level: the measurement that does says more.
+      if (!r.drives && this._lastUas) r = { ...this._lastUas, level: r.level };
     } else if (this._lastUas) {
       r = { ...this._lastUas }; // the latest measurement, with its true age
     } else {
