@@ -4,6 +4,9 @@
 // carries its metadata in response headers (x-rg-*), so the index is rebuilt from Cache Storage
 // when a page opens the cache. Every Cache Storage change runs on one promise chain in index
 // order, so Cache Storage never holds more than the index allows (deletes run before puts).
+// Private by default: a request's own `cache: 'no-store'` is never stored nor served, and a
+// credentialed request (Authorization, or credentials: 'include' to another origin) is stored
+// only with `cache.storeCredentialed`, under its own key. `guard.clearCache()` empties it.
 import { CacheCore } from './resource_guard.js';
 
 const CACHE_NAME = 'resource-guard-v1';
@@ -13,7 +16,7 @@ const PREFIX = 'https://resource-guard.invalid/v1?k=';
 const H_STORED_AT = 'x-rg-stored-at';
 const H_BYTES = 'x-rg-bytes';
 const H_TTL = 'x-rg-ttl';
-const H_VARY = 'x-rg-vary';
+const H_VARY = 'x-rg-vary'; // written by earlier versions; stripped when serving
 const STALE = 'X-Resource-Guard-Stale';
 
 let warned = false;
@@ -32,11 +35,33 @@ const urlOf = (input) => {
   }
 };
 
-/** The request's headers: from a Request, overridden by init.headers (when given). */
-function requestHeaders(input, init) {
-  const h = new Headers(typeof Request === 'function' && input instanceof Request ? input.headers : undefined);
-  if (init?.headers) for (const [k, v] of new Headers(init.headers)) h.set(k, v);
-  return h;
+const isRequest = (input) => typeof Request === 'function' && input instanceof Request;
+
+/**
+ * What the cache needs to know of a request: method, absolute URL, headers (from a Request,
+ * overridden by init.headers), whether it asked for `cache: 'no-store'`, and whether it is
+ * credentialed: an Authorization header, or `credentials: 'include'` to another origin.
+ */
+function describe(input, init) {
+  const req = isRequest(input) ? input : undefined;
+  const headers = new Headers(req?.headers);
+  if (init?.headers) for (const [k, v] of new Headers(init.headers)) headers.set(k, v);
+  const url = urlOf(input);
+  let credentialed = headers.has('authorization');
+  if (!credentialed && (init?.credentials ?? req?.credentials) === 'include') {
+    try {
+      credentialed = new URL(url).origin !== globalThis.location?.origin;
+    } catch {
+      credentialed = true;
+    }
+  }
+  return {
+    method: String(init?.method || req?.method || 'GET').toUpperCase(),
+    url,
+    headers,
+    noStore: (init?.cache ?? req?.cache) === 'no-store',
+    credentialed,
+  };
 }
 
 /** Vary names of a response (lower-case, `*` kept so the policy refuses it). */
@@ -63,7 +88,7 @@ export class ResponseCache {
     }
     const core = new CacheCore(JSON.stringify({ cache: options }));
     const c = new ResponseCache(guard, storage, core, options);
-    await c._restore();
+    await c._restore(2 * (options.maxEntries ?? 500));
     guard.onCleanup(() => c.clear(), { level: 'critical' });
     return c;
   }
@@ -74,13 +99,13 @@ export class ResponseCache {
     this._cs = storage;
     this._core = core;
     this._maxBytes = options.maxBytes ?? 5242880;
-    /** url -> Vary names of its stored response, to rebuild the key when the network failed */
-    this._vary = new Map();
     /** The single chain every Cache Storage change runs on. */
     this._chain = Promise.resolve();
     this._gen = 0;
     /** Stores still reading their clone (not yet on the chain). */
     this._reading = new Set();
+    /** Bytes those reads hold together: never more than maxBytes (a read past it gives up). */
+    this._readingBytes = 0;
   }
 
   _then(step) {
@@ -89,15 +114,15 @@ export class ResponseCache {
     return p;
   }
 
-  async _restore() {
+  /** Rebuilds the index from Cache Storage, reading at most `max` entries (the rest is deleted). */
+  async _restore(max) {
     const now = Date.now();
     let reqs = [];
     try {
       reqs = await this._cs.keys();
     } catch {}
-    const vary = new Map();
-    await Promise.all(reqs.map(async (req) => {
-      if (!req.url.startsWith(PREFIX)) return void this._cs.delete(req).catch(() => {});
+    await Promise.all(reqs.map(async (req, i) => {
+      if (i >= max || !req.url.startsWith(PREFIX)) return void this._cs.delete(req).catch(() => {});
       let key;
       try {
         key = decodeURIComponent(req.url.slice(PREFIX.length));
@@ -112,14 +137,9 @@ export class ResponseCache {
       const num = (name) => { const v = h?.get(name); return v === null || v === undefined || v === '' ? NaN : Number(v); };
       const ttl = num(H_TTL);
       this._core.stage(key, num(H_BYTES), num(H_STORED_AT), Number.isFinite(ttl) ? ttl : -1);
-      if (h) vary.set(key, varyNames(h.get(H_VARY)));
     }));
     this._core.restore(now);
     this._deleteEvicted();
-    for (const [key, names] of vary) {
-      const url = urlFromKey(key);
-      if (url) this._vary.set(url, names);
-    }
     await this._chain;
   }
 
@@ -130,13 +150,13 @@ export class ResponseCache {
     this._then(() => Promise.all(keys.map((k) => this._cs.delete(PREFIX + encodeURIComponent(k)).catch(() => false))));
   }
 
-  _key(method, url, headers, names) {
+  _key(d, names) {
     const lines = [];
     for (const n of names) {
-      const v = headers.get(n);
+      const v = d.headers.get(n);
       lines.push(v === null ? n : `${n}:${v}`);
     }
-    return this._core.key(method, url, lines.join('\n'));
+    return this._core.key('GET', d.url, lines.join('\n'), d.credentialed);
   }
 
   /**
@@ -147,13 +167,13 @@ export class ResponseCache {
   store(input, response, init) {
     const core = this._core;
     if (!core) return;
-    const method = String(init?.method || (typeof Request === 'function' && input instanceof Request ? input.method : 'GET')).toUpperCase();
-    // A HEAD response (and 204/205/304) has a null body: nothing to fall back on.
-    if (method !== 'GET' || !response.body || response.bodyUsed) return;
+    const d = describe(input, init);
+    // A HEAD response (and 204/205/304) has a null body: nothing to fall back on. The caller's
+    // own `cache: 'no-store'` is honoured like the server's.
+    if (d.method !== 'GET' || d.noStore || !response.body || response.bodyUsed) return;
     const rh = response.headers;
-    const reqHeaders = requestHeaders(input, init);
     const vary = rh.get('vary');
-    const ttl = core.policy(method, response.status, rh.get('cache-control') ?? undefined, vary ?? undefined, reqHeaders.has('authorization'));
+    const ttl = core.policy(d.method, response.status, rh.get('cache-control') ?? undefined, vary ?? undefined, d.credentialed);
     if (ttl < 0) return;
     const declared = Number(rh.get('content-length'));
     if (rh.has('content-length') && declared > this._maxBytes) return; // never cloned, never read
@@ -163,11 +183,11 @@ export class ResponseCache {
     } catch {
       return;
     }
-    const url = urlOf(input);
-    const names = varyNames(vary);
-    const key = this._key(method, url, reqHeaders, names);
+    const key = this._key(d, varyNames(vary));
     const gen = this._gen;
-    const reading = readCapped(copy, this._maxBytes).then((blob) => {
+    let held = 0;
+    const reading = readCapped(copy, this).then((blob) => {
+      held = blob?.size ?? 0;
       if (!blob || gen !== this._gen || !this._core) return;
       return this._then(async () => {
         if (gen !== this._gen || !this._core) return;
@@ -184,16 +204,17 @@ export class ResponseCache {
         headers.set(H_STORED_AT, String(now));
         headers.set(H_BYTES, String(blob.size));
         headers.set(H_TTL, String(ttl));
-        headers.set(H_VARY, names.join(','));
         try {
           await this._cs.put(req, new Response(blob, { status: response.status, statusText: response.statusText, headers }));
-          this._vary.set(url, names);
         } catch {
           // Quota or a closed cache: forget it rather than index a body that is not there.
           this._core?.remove(key);
         }
       });
-    }).catch(() => {}).finally(() => this._reading.delete(reading));
+    }).catch(() => {}).finally(() => {
+      this._readingBytes -= held; // the copy has landed (or was dropped)
+      this._reading.delete(reading);
+    });
     this._reading.add(reading);
   }
 
@@ -204,12 +225,12 @@ export class ResponseCache {
   async fallback(input, init) {
     const core = this._core;
     if (!core) return undefined;
-    const method = String(init?.method || (typeof Request === 'function' && input instanceof Request ? input.method : 'GET')).toUpperCase();
-    if (method !== 'GET' && method !== 'HEAD') return undefined;
-    const url = urlOf(input);
-    const names = this._vary.get(url);
-    if (!names) return undefined;
-    const key = this._key('GET', url, requestHeaders(input, init), names);
+    const d = describe(input, init);
+    const { method, url } = d;
+    if ((method !== 'GET' && method !== 'HEAD') || d.noStore) return undefined;
+    const names = core.varyOf(url);
+    if (names === undefined) return undefined;
+    const key = this._key(d, names ? names.split('\n') : []);
     // After any store still on the chain (a response stored just before the outage).
     await this._chain;
     if (!this._core) return undefined;
@@ -236,19 +257,22 @@ export class ResponseCache {
     return out;
   }
 
-  /** Empties the cache (the heap guard's `critical` cleanup); emits `cacheCleared`. */
+  /**
+   * Empties the index and every entry in Cache Storage (the heap guard's `critical` cleanup and
+   * `guard.clearCache()`); stores still reading their copy are dropped. Emits `cacheCleared`.
+   * Never rejects: what Cache Storage cannot delete it cannot serve either.
+   */
   async clear() {
     const core = this._core;
     if (!core) return { entries: 0, bytes: 0 };
     const entries = core.len(), bytes = core.bytes();
     core.clear();
     core.takeEvicted();
-    this._vary.clear();
     this._gen++;
     await this._then(async () => {
       const reqs = await this._cs.keys();
       await Promise.all(reqs.map((r) => this._cs.delete(r).catch(() => false)));
-    });
+    }).catch(() => {});
     this._g._emit('cacheCleared', { entries, bytes });
     return { entries, bytes };
   }
@@ -274,16 +298,23 @@ export class ResponseCache {
   }
 }
 
-/** The URL inside an index key (`METHOD URL[\nvary lines]`). */
-function urlFromKey(key) {
-  const sp = key.indexOf(' ');
-  if (sp < 0) return '';
-  const nl = key.indexOf('\n', sp);
-  return nl < 0 ? key.slice(sp + 1) : key.slice(sp + 1, nl);
+/**
+ * Empties the fallback cache's Cache Storage without an open cache (a guard without `cache`, or
+ * disposed): sign-out must not depend on options. Never rejects.
+ */
+export async function clearStorage() {
+  try {
+    await globalThis.caches?.delete(CACHE_NAME);
+  } catch {}
 }
 
-/** Reads a clone's body into a Blob, giving up (undefined) past `max` bytes. */
-async function readCapped(res, max) {
+/**
+ * Reads a clone's body into a Blob, giving up (undefined) once the body, or all copies of `c`
+ * not yet stored together (`c._readingBytes`), pass `c._maxBytes`: copies waiting to be stored
+ * never hold more memory than the cache may keep. A Blob returned stays counted until the
+ * caller releases it.
+ */
+async function readCapped(res, c) {
   const reader = res.body.getReader();
   const parts = [];
   let n = 0;
@@ -292,13 +323,16 @@ async function readCapped(res, max) {
       const { value, done } = await reader.read();
       if (done) break;
       n += value.byteLength;
-      if (n > max) {
+      c._readingBytes += value.byteLength;
+      if (c._readingBytes > c._maxBytes) {
+        c._readingBytes -= n;
         reader.cancel().catch(() => {});
         return undefined;
       }
       parts.push(value);
     }
   } catch {
+    c._readingBytes -= n;
     return undefined;
   }
   return new Blob(parts, { type: res.headers.get('content-type') || '' });

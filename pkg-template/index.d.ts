@@ -86,6 +86,12 @@ export interface CacheOptions {
   maxEntries?: number;
   /** Entries older than this are neither served nor kept, ms. @default 86400000 */
   maxStaleMs?: number;
+  /**
+   * Also store responses to credentialed requests (an `Authorization` header, or
+   * `credentials: 'include'` to another origin), under a key of their own. Call
+   * `guard.clearCache()` on sign-out. @default false
+   */
+  storeCredentialed?: boolean;
 }
 
 export interface ReportOptions {
@@ -138,7 +144,10 @@ export interface GuardRequestInit extends Omit<RequestInit, 'priority'> {
   deadlineMs?: number;
   /** `true`: generate one. Makes POST/PATCH retryable; the same key is sent on every attempt. */
   idempotencyKey?: string | true;
-  /** Serve stale on failure. @default true for GET/HEAD when the guard has a cache */
+  /**
+   * Serve stale on failure. A request with the platform's `cache: 'no-store'` is neither stored
+   * nor served from the fallback cache. @default true for GET/HEAD when the guard has a cache
+   */
   fallback?: boolean;
   /** `false`: never retried by the guard (the caller retries itself, as the upload engine does). */
   retry?: false;
@@ -217,6 +226,11 @@ export interface HeapReading {
   quantized: boolean;
   /** the same value as the previous reading */
   stale: boolean;
+  /**
+   * this reading drives the level: no more trusted source (precise performance.memory, then
+   * measureUserAgentSpecificMemory, then a bucketed performance.memory) answered recently
+   */
+  drives: boolean;
   /** ms since the epoch */
   sampledAt: number;
   ageMs: number;
@@ -409,6 +423,11 @@ export class ResourceGuard {
   /** Runs `fn` each time `level` is entered. @default level 'critical' */
   onCleanup(fn: (info: { level: HeapLevel }) => void | Promise<void>, opts?: { level?: Exclude<HeapLevel, 'normal'> }): () => void;
   sampleHeap(): Promise<HeapReading>;
+  /**
+   * Empties the fallback cache (Cache Storage entries and the in-memory index); call it on
+   * sign-out. Resolves also without a cache or after dispose(); never rejects.
+   */
+  clearCache(): Promise<void>;
   /** A durable upload queue (IndexedDB), sending through the guard. Throws ERR_INVALID_OPTION (`details.path` like `uploader.maxBatchBytes`). */
   uploader(opts: UploaderOptions): Uploader;
   /** Stops timers, observers and uploads; pending work rejects with ERR_DISPOSED. Idempotent. */

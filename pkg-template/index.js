@@ -5,7 +5,7 @@
 // each call returns.
 import init, { GuardCore } from './resource_guard.js';
 import { ResourceGuardError, isResourceGuardError, guardError, fromCore, CODES } from './errors.js';
-import { ResponseCache } from './cache.js';
+import { ResponseCache, clearStorage } from './cache.js';
 import { Uploader } from './uploader.js';
 
 export { ResourceGuardError, isResourceGuardError };
@@ -125,15 +125,6 @@ async function readCapped(res, ms) {
   let o = 0;
   for (const p of parts) { buf.set(p, o); o += p.length; }
   return new TextDecoder().decode(buf);
-}
-
-function retryAfterMs(res) {
-  const v = res.headers.get('retry-after');
-  if (!v) return -1;
-  const s = Number(v);
-  if (Number.isFinite(s) && s >= 0) return s * 1000;
-  const d = Date.parse(v);
-  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : -1;
 }
 
 function coreError(core, code, cause) {
@@ -723,7 +714,9 @@ export class ResourceGuard {
    * levels when it proves precise (moving off its bucket grid); otherwise, on a cross-origin
    * isolated page, `measureUserAgentSpecificMemory()` does: it resolves at a later collection, is
    * recorded when it arrives, at most once per sampling interval, and is ignored once
-   * `performance.memory` is precise (a late result describes an older heap).
+   * `performance.memory` is precise (a late result describes an older heap). The core lets one
+   * source drive the level (see core/heap.rs): while a measurement drives, a bucketed
+   * `performance.memory` does not, and the reading returned is that measurement.
    */
   async sampleHeap() {
     const core = this._core;
@@ -749,6 +742,8 @@ export class ResourceGuard {
     if (hasPm) {
       r = JSON.parse(core.heapSample(pm.usedJSHeapSize, 2));
       this._pmPrecise = r.precise;
+      // A bucketed value that does not drive the level: the measurement that does says more.
+      if (!r.drives && this._lastUas) r = { ...this._lastUas, level: r.level };
     } else if (this._lastUas) {
       r = { ...this._lastUas }; // the latest measurement, with its true age
     } else {
@@ -782,16 +777,32 @@ export class ResourceGuard {
 
   // ---- breach reporter ----------------------------------------------------------------------
 
+  /**
+   * Reports that did not fit the keepalive quota on page hide are kept in `localStorage` under
+   * `resource-guard:reports:<endpoint URL>` (one key per report endpoint, so guards reporting
+   * elsewhere never take each other's): taken back on the next page load or when the page is
+   * shown again, and merged with what is kept already on the next hide (another tab, an earlier
+   * hide), never overwritten; the core keeps the stored JSON within 128 KiB.
+   */
   _startReporter() {
     if (!this._report) return;
-    const KEY = 'resource-guard:reports';
+    let KEY;
     try {
-      const kept = globalThis.localStorage?.getItem(KEY);
-      if (kept) {
-        localStorage.removeItem(KEY);
-        this._core.reportRestore(kept);
-      }
-    } catch {}
+      KEY = 'resource-guard:reports:' + new URL(this._report, globalThis.location?.href).href;
+    } catch {
+      KEY = 'resource-guard:reports:' + this._report;
+    }
+    const take = () => {
+      try {
+        const kept = globalThis.localStorage?.getItem(KEY);
+        if (kept && this._core) {
+          localStorage.removeItem(KEY);
+          this._core.reportRestore(kept);
+          this._schedule();
+        }
+      } catch {}
+    };
+    take();
     const hide = () => {
       if (!this._core) return;
       // Flush within the keepalive quota (the core sizes the batches); keep the rest for the
@@ -809,20 +820,25 @@ export class ResourceGuard {
             ok = true;
           } catch {}
         }
-        this._core.reportResult(id, ok, -1);
+        this._core.reportResult(id, ok, undefined);
       }
       try {
-        const rest = this._core.reportDrain();
-        if (rest && rest !== '[]') localStorage.setItem(KEY, rest);
+        const store = globalThis.localStorage;
+        if (!store) return;
+        const rest = this._core.reportDrain(store.getItem(KEY) || '');
+        if (rest && rest !== '[]') store.setItem(KEY, rest);
+        else store.removeItem(KEY);
       } catch {}
     };
-    const onVis = () => { if (document.visibilityState === 'hidden') hide(); };
+    const onVis = () => { if (document.visibilityState === 'hidden') hide(); else take(); };
     if (globalThis.document) {
       document.addEventListener('visibilitychange', onVis);
       globalThis.addEventListener('pagehide', hide);
+      globalThis.addEventListener('pageshow', take);
       this._disposers.push(() => {
         document.removeEventListener('visibilitychange', onVis);
         globalThis.removeEventListener('pagehide', hide);
+        globalThis.removeEventListener('pageshow', take);
       });
     }
     this._flushReports = hide;
@@ -841,13 +857,27 @@ export class ResourceGuard {
         .then(
           (res) => {
             if (!this._core) return;
-            this._core.reportResult(id, res.ok, res.ok ? -1 : retryAfterMs(res));
+            // The raw header: the core's one Retry-After parser reads it.
+            this._core.reportResult(id, res.ok, res.ok ? undefined : res.headers.get('retry-after') ?? undefined);
             if (res.ok) this._emit('report', { count: JSON.parse(json).length, bytes: json.length });
             this._drain();
+            this._schedule(); // a failed batch is pending again: wake for its backoff
           },
-          () => { if (this._core) { this._core.reportResult(id, false, -1); this._drain(); } },
+          () => { if (this._core) { this._core.reportResult(id, false, undefined); this._drain(); this._schedule(); } },
         );
     }
+  }
+
+  /**
+   * Empties the fallback cache: its Cache Storage entries and the in-memory index (call it on
+   * sign-out). Copies of responses still being stored are dropped. Resolves also when the guard
+   * has no cache or is disposed (then the Cache Storage an earlier page may have left is deleted);
+   * never rejects.
+   */
+  async clearCache() {
+    const c = this._cache;
+    if (c && c._core) await c.clear();
+    else await clearStorage();
   }
 
   /** A durable upload queue (IndexedDB), sending through the guard. */

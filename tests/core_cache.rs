@@ -10,6 +10,7 @@ fn index(max_bytes: u64, max_entries: u32, max_stale_ms: u64) -> CacheIndex {
         max_bytes,
         max_entries,
         max_stale_ms,
+        store_credentialed: false,
     })
 }
 
@@ -228,8 +229,10 @@ fn cacheability_table() {
         ),
         ("GET", 200, None, None, true, p(false, None)),
         ("GET", 200, Some("max-age=60"), None, true, p(false, None)),
-        ("GET", 200, Some("private"), None, true, p(true, None)),
-        ("GET", 200, Some("public"), None, true, p(true, None)),
+        // Issue 12: the server's `public` / `private` no longer opt a credentialed request in;
+        // only the app can (`cache.storeCredentialed`, below).
+        ("GET", 200, Some("private"), None, true, p(false, None)),
+        ("GET", 200, Some("public"), None, true, p(false, None)),
         (
             "GET",
             200,
@@ -298,7 +301,7 @@ fn cacheability_table() {
     ];
     for (method, status, cc, vary, auth, want) in rows {
         assert_eq!(
-            cacheability(method, *status, *cc, *vary, *auth),
+            cacheability(method, *status, *cc, *vary, *auth, false),
             *want,
             "{method} {status} {cc:?} {vary:?} auth={auth}"
         );
@@ -331,13 +334,14 @@ proptest! {
             let entries = c.entries();
             prop_assert_eq!(entries.len(), c.len());
             prop_assert_eq!(entries.iter().map(|m| m.bytes).sum::<u64>(), c.bytes());
+            prop_assert_eq!(entries.iter().map(|m| m.key.len()).sum::<usize>(), c.key_bytes());
         }
     }
 
     #[test]
     fn the_cache_control_parser_never_panics(s in any::<String>()) {
         let _ = parse_cache_control(&s);
-        let _ = cacheability("GET", 200, Some(&s), Some(&s), true);
+        let _ = cacheability("GET", 200, Some(&s), Some(&s), true, true);
     }
 
     #[test]
@@ -351,8 +355,111 @@ proptest! {
         let cc = parse_cache_control(&s);
         prop_assert!(cc.max_age_s.is_none_or(|n| n <= MAX_DELTA_SECONDS));
         prop_assert!(cc.stale_if_error_s.is_none_or(|n| n <= MAX_DELTA_SECONDS));
-        let p = cacheability("GET", 200, Some(&s), None, false);
+        let p = cacheability("GET", 200, Some(&s), None, false, false);
         prop_assert!(!(p.store && cc.no_store));
         prop_assert!(p.ttl_ms != Some(0));
     }
+}
+
+// Issue 12: a response to a credentialed request (Authorization, or credentials: 'include' to
+// another origin) is stored only when the app opted in, and then under the same HTTP rules.
+#[test]
+fn credentialed_responses_are_stored_only_with_the_apps_opt_in() {
+    for cc in [
+        None,
+        Some("public, max-age=60"),
+        Some("private"),
+        Some("stale-if-error=60"),
+    ] {
+        assert!(
+            !cacheability("GET", 200, cc, None, true, false).store,
+            "{cc:?}"
+        );
+        assert_eq!(
+            cacheability("GET", 200, cc, None, true, true),
+            cacheability("GET", 200, cc, None, false, false),
+            "{cc:?}"
+        );
+    }
+    // The opt-in never overrides the server's no-store / no-cache, nor Vary: *.
+    assert!(!cacheability("GET", 200, Some("no-store"), None, true, true).store);
+    assert!(!cacheability("GET", 200, Some("no-cache"), None, true, true).store);
+    assert!(!cacheability("GET", 200, None, Some("*"), true, true).store);
+}
+
+// Issue 12: a credentialed and an anonymous request for the same URL never share an entry, and
+// no Vary name can forge the credentialed marker.
+#[test]
+fn credentialed_and_anonymous_requests_have_different_keys() {
+    let anon = cache_key("GET", "https://a/x", &[("Accept", Some("json"))], false);
+    let cred = cache_key("GET", "https://a/x", &[("Accept", Some("json"))], true);
+    assert_ne!(anon, cred);
+    assert_eq!(cred, format!("{anon}\n{CREDENTIALED_LINE}"));
+    let forged = cache_key(
+        "GET",
+        "https://a/x",
+        &[("Accept", Some("json")), (CREDENTIALED_LINE, None)],
+        false,
+    );
+    assert_eq!(forged, anon, "a non-token Vary name is dropped");
+}
+
+// Issue 12: the per-URL Vary names come from the bounded index itself, not a map beside it.
+#[test]
+fn vary_names_are_read_back_from_the_index_and_go_with_their_entries() {
+    let mut c = index(10_000, 2, 60_000);
+    let de = cache_key(
+        "GET",
+        "https://a/x",
+        &[("Accept-Language", Some("de"))],
+        true,
+    );
+    assert!(c.insert(de.clone(), 10, Millis(0), None).stored);
+    assert_eq!(c.vary_of("https://a/x").as_deref(), Some("accept-language"));
+    assert_eq!(c.vary_of("https://a/y"), None);
+    assert_eq!(c.vary_of("https://a/"), None, "no prefix match");
+    // The most recently used entry for the URL wins (the server changed its Vary).
+    let both = cache_key(
+        "GET",
+        "https://a/x",
+        &[("Accept", None), ("Accept-Language", Some("de"))],
+        false,
+    );
+    assert!(c.insert(both, 10, Millis(1), None).stored);
+    assert_eq!(
+        c.vary_of("https://a/x").as_deref(),
+        Some("accept\naccept-language")
+    );
+    assert!(matches!(c.lookup(&de, Millis(2)), Lookup::Hit { .. }));
+    assert_eq!(c.vary_of("https://a/x").as_deref(), Some("accept-language"));
+    // Evicting the entries forgets their names: nothing outlives the budget.
+    for i in 0..2 {
+        assert!(
+            c.insert(format!("GET https://b/{i}"), 10, Millis(3), None)
+                .stored
+        );
+    }
+    assert_eq!(c.vary_of("https://a/x"), None);
+    assert_eq!(c.vary_of("https://b/1").as_deref(), Some(""));
+}
+
+// Issue 12: everything the index keeps is bounded, keys included.
+#[test]
+fn key_bytes_are_bounded_by_evicting_least_recently_used() {
+    let mut c = index(u64::MAX / 2, 100_000, 60_000);
+    let long = |i: usize| format!("GET https://a/{i:05}?{}", "q".repeat(MAX_KEY_BYTES - 40));
+    let fit = MAX_INDEX_KEY_BYTES / long(0).len();
+    for i in 0..fit {
+        let out = c.insert(long(i), 1, Millis(0), None);
+        assert!(out.stored && out.evict.is_empty(), "{i}");
+    }
+    let out = c.insert(long(fit), 1, Millis(0), None);
+    assert!(out.stored);
+    assert_eq!(out.evict, vec![long(0)]);
+    assert!(c.key_bytes() <= MAX_INDEX_KEY_BYTES);
+    assert_eq!(c.len(), fit);
+    c.remove(&long(1));
+    assert_eq!(c.key_bytes(), (fit - 1) * long(0).len());
+    let _ = c.clear();
+    assert_eq!(c.key_bytes(), 0);
 }

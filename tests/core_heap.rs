@@ -3,7 +3,8 @@
 use proptest::prelude::*;
 use resource_guard::core::config::HeapConfig;
 use resource_guard::core::heap::{
-    HeapGuard, HeapLevel, HeapSample, HeapSource, LevelChange, QUANTIZED_GRID_BYTES,
+    HeapGuard, HeapLevel, HeapSample, HeapSource, LevelChange, PRECISE_HOLD_INTERVALS,
+    PRECISE_HOLD_MIN_MS, QUANTIZED_GRID_BYTES,
 };
 use resource_guard::core::time::{Clock, ManualClock, Millis};
 
@@ -353,7 +354,8 @@ proptest! {
         let mut g = HeapGuard::new(c);
         for (used, src, at) in samples {
             let (r, _) = g.record(HeapSample { used_bytes: used, source: HeapSource::from_u8(src), at: Millis(at) });
-            prop_assert!(r.level >= g.entered_level(used) || r.source == HeapSource::Unsupported);
+            prop_assert!(r.level >= g.entered_level(used) || !r.drives);
+
             let _ = g.record_long_task(Millis(at), used);
             let _ = g.long_tasks_in_window(Millis(used));
         }
@@ -395,4 +397,107 @@ fn performance_memory_is_precise_only_when_it_moves_off_the_bucket_grid() {
     assert!(!r.precise && r.quantized);
     // One repeat among moving values: not proven precise.
     assert!(!read(&[1_234_567, 1_234_567, 1_434_577]).precise);
+}
+
+fn sample(
+    g: &mut HeapGuard,
+    clock: &ManualClock,
+    source: HeapSource,
+    used: u64,
+) -> (HeapLevel, bool, Option<LevelChange>) {
+    let (r, ch) = g.record(HeapSample {
+        used_bytes: used,
+        source,
+        at: clock.now(),
+    });
+    (r.level, r.drives, ch)
+}
+
+// Issue 12: while measureUserAgentSpecificMemory drives the level, the bucketed
+// performance.memory read between its results must not pull it back (levels flapped and
+// cleanups reran).
+#[test]
+fn bucketed_performance_memory_does_not_drive_while_measure_memory_does() {
+    use HeapSource::{MeasureUserAgentSpecificMemory as Uas, PerformanceMemory as Pm};
+    let clock = ManualClock::new(0);
+    let mut g = HeapGuard::new(cfg());
+    let mut changes = Vec::new();
+    for _ in 0..5 {
+        clock.advance(1_000);
+        let (level, drives, ch) = sample(&mut g, &clock, Uas, 800_000);
+        assert!(drives);
+        assert_eq!(level, HeapLevel::Warning);
+        changes.extend(ch);
+        for _ in 0..3 {
+            clock.advance(1_000);
+            // Chromium's coarse value: far below warning, on the bucket grid, never moving.
+            let (level, drives, ch) = sample(&mut g, &clock, Pm, 100_000);
+            assert!(!drives);
+            assert_eq!((level, ch), (HeapLevel::Warning, None));
+        }
+    }
+    assert_eq!(
+        changes.len(),
+        1,
+        "one entry into warning, no flapping: {changes:?}"
+    );
+    assert_eq!(
+        g.last().map(|r| (r.source, r.precise, r.drives)),
+        Some((Pm, false, false))
+    );
+}
+
+#[test]
+fn the_hold_is_three_intervals_and_at_least_a_minute() {
+    let g = HeapGuard::new(cfg());
+    assert_eq!(g.hold_ms(), 90_000);
+    assert_eq!(PRECISE_HOLD_INTERVALS, 3);
+    let mut c = cfg();
+    c.sample_interval_ms = 50;
+    assert_eq!(HeapGuard::new(c).hold_ms(), PRECISE_HOLD_MIN_MS);
+}
+
+// When the better source stops answering, the next one takes over after the hold: one ms
+// before it the bucketed reading is still ignored, at it the reading drives.
+#[test]
+fn a_lower_source_drives_again_once_the_hold_has_passed() {
+    use HeapSource::{MeasureUserAgentSpecificMemory as Uas, PerformanceMemory as Pm};
+    let clock = ManualClock::new(0);
+    let mut g = HeapGuard::new(cfg());
+    clock.advance(1_000);
+    sample(&mut g, &clock, Uas, 800_000);
+    clock.advance(g.hold_ms() - 1);
+    assert_eq!(sample(&mut g, &clock, Pm, 100_000).0, HeapLevel::Warning);
+    clock.advance(1);
+    let (level, drives, ch) = sample(&mut g, &clock, Pm, 100_000);
+    assert!(drives);
+    assert_eq!(level, HeapLevel::Normal);
+    assert_eq!(
+        ch.map(|c| (c.from, c.to)),
+        Some((HeapLevel::Warning, HeapLevel::Normal))
+    );
+    // A new measurement takes the lead again at once.
+    clock.advance(1_000);
+    assert_eq!(sample(&mut g, &clock, Uas, 800_000).0, HeapLevel::Warning);
+    clock.advance(1_000);
+    assert!(!sample(&mut g, &clock, Pm, 100_000).1);
+}
+
+// A precise performance.memory (synchronous, so fresher) outranks a late
+// measureUserAgentSpecificMemory result, which describes an older heap.
+#[test]
+fn precise_performance_memory_outranks_measure_memory() {
+    use HeapSource::{MeasureUserAgentSpecificMemory as Uas, PerformanceMemory as Pm};
+    let clock = ManualClock::new(0);
+    let mut g = HeapGuard::new(cfg());
+    for v in [500_001, 500_123, 500_457] {
+        clock.advance(1_000);
+        sample(&mut g, &clock, Pm, v);
+    }
+    assert!(g.last().is_some_and(|r| r.precise && r.drives));
+    clock.advance(1_000);
+    let (level, drives, ch) = sample(&mut g, &clock, Uas, 950_000);
+    assert_eq!((level, drives, ch), (HeapLevel::Normal, false, None));
+    clock.advance(1_000);
+    assert_eq!(sample(&mut g, &clock, Pm, 910_001).0, HeapLevel::Critical);
 }

@@ -3,8 +3,10 @@
 use proptest::prelude::*;
 use resource_guard::core::json::{parse, JsonWriter, Value};
 use resource_guard::core::report::{
-    Breach, ReportBatch, ReportKind, Reporter, DEDUPE_WINDOW_MS, KEEPALIVE_QUOTA_BYTES, MAX_PENDING,
+    Breach, ReportBatch, ReportKind, Reporter, DEDUPE_WINDOW_MS, KEEPALIVE_QUOTA_BYTES,
+    MAX_KEPT_BYTES, MAX_PENDING, MAX_RESTORE_BYTES,
 };
+use resource_guard::core::retry::retry_after::parse_http_date;
 use resource_guard::core::time::{Clock, ManualClock, Millis};
 
 const URL: &str = "https://app.example/dash?user=42#tab";
@@ -576,5 +578,174 @@ proptest! {
         }
         let total: usize = r.flush_all(now).iter().map(|b| b.json.len()).sum();
         prop_assert!(total <= KEEPALIVE_QUOTA_BYTES);
+    }
+}
+
+fn parse_arr(text: &str) -> Vec<Value> {
+    match parse(text).expect("kept text is JSON") {
+        Value::Arr(v) => v,
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+fn keys_of(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i.get("key").and_then(Value::as_str).unwrap().to_owned())
+        .collect()
+}
+
+// Issue 12: what one hide keeps is merged with what an earlier hide (or another tab with the
+// same endpoint) kept, never overwritten.
+#[test]
+fn kept_reports_are_merged_with_what_is_kept_already() {
+    let mut tab_a = reporter(6, 60_000);
+    tab_a.push(breach(ReportKind::Heap, "heap:critical", Millis(0)));
+    tab_a.push(breach(ReportKind::Shed, "shed:api", Millis(10)));
+    let first = tab_a.keep_json("", Millis(1_000));
+    assert_eq!(tab_a.pending_len(), 0);
+
+    let mut tab_b = Reporter::new(
+        6,
+        10_000,
+        60_000,
+        "https://app.example/other".into(),
+        UA.into(),
+        false,
+    );
+    tab_b.push(breach(ReportKind::Heap, "heap:critical", Millis(500)));
+    tab_b.push(breach(
+        ReportKind::Breaker,
+        "breaker:https://api.example",
+        Millis(600),
+    ));
+    let merged = tab_b.keep_json(&first, Millis(2_000));
+    let v = parse_arr(&merged);
+    let mut keys = keys_of(&v);
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["breaker:https://api.example", "heap:critical", "shed:api"]
+    );
+    let heap = v
+        .iter()
+        .find(|i| i.get("key").and_then(Value::as_str) == Some("heap:critical"))
+        .unwrap();
+    assert_eq!(
+        count_of(heap),
+        2.0,
+        "the same key from both hides is one report, counted twice"
+    );
+    assert_eq!(
+        heap.get("age").and_then(Value::as_f64),
+        Some(1_500.0),
+        "age from the earliest: tab B's own, at 500 ms of its clock"
+    );
+    let shed = v
+        .iter()
+        .find(|i| i.get("key").and_then(Value::as_str) == Some("shed:api"))
+        .unwrap();
+    assert_eq!(
+        shed.get("url").and_then(Value::as_str),
+        Some("https://app.example/dash"),
+        "the page it came from"
+    );
+
+    // A hide with nothing new keeps what was kept.
+    let mut idle = reporter(6, 60_000);
+    assert_eq!(
+        keys_of(&parse_arr(&idle.keep_json(&merged, Millis(3_000)))).len(),
+        3
+    );
+
+    // The next page load takes all of it back.
+    let mut next = reporter(6, 60_000);
+    next.restore_pending_json(&merged, Millis(4_000));
+    assert_eq!(next.pending_len(), 3);
+}
+
+// Issue 12: the kept amount stays bounded however often pages hide with full queues.
+#[test]
+fn kept_reports_stay_within_max_kept_bytes_newest_first() {
+    assert!(
+        MAX_KEPT_BYTES < MAX_RESTORE_BYTES,
+        "what is kept is always read back"
+    );
+    let big = |i: u64| {
+        let mut w = JsonWriter::new();
+        w.raw("{")
+            .key("i")
+            .u64(i)
+            .key("pad")
+            .str(&"x".repeat(2_000))
+            .raw("}");
+        w.out
+    };
+    let mut kept = String::new();
+    let mut seq = 0u64;
+    for hide in 0..5u64 {
+        let mut r = reporter(6, 60_000);
+        for _ in 0..MAX_PENDING {
+            seq += 1;
+            r.push(Breach {
+                kind: ReportKind::Shed,
+                key: format!("k{seq}"),
+                body_json: big(seq),
+                at: Millis(hide * 1_000),
+            });
+        }
+        kept = r.keep_json(&kept, Millis(hide * 1_000 + 500));
+        assert!(
+            kept.len() <= MAX_KEPT_BYTES,
+            "hide {hide}: {} bytes",
+            kept.len()
+        );
+        assert!(r.stats().dropped > 0, "what does not fit is counted");
+    }
+    let v = parse_arr(&kept);
+    let keys = keys_of(&v);
+    assert!(keys.contains(&format!("k{seq}")), "the newest is kept");
+    assert!(!keys.contains(&"k1".to_owned()), "the oldest went first");
+    // Reports kept whole come last (newest); older ones may be cut to their count.
+    let last = v.last().unwrap();
+    assert_eq!(
+        last.get("body")
+            .and_then(|b| b.get("i"))
+            .and_then(Value::as_f64),
+        Some(seq as f64)
+    );
+    // And the next page reads it all back.
+    let mut next = reporter(6, 60_000);
+    next.restore_pending_json(&kept, Millis(10_000));
+    assert_eq!(next.pending_len(), v.len().min(MAX_PENDING));
+}
+
+// Issue 12: one Retry-After parser for the whole package; the report response's raw header
+// goes to the core.
+#[test]
+fn a_report_responses_retry_after_header_is_read_by_the_core_parser() {
+    let wall = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+    for (header, want_ms) in [
+        (Some("120"), 120_000u64),
+        (Some(" 7 "), 7_000),
+        (Some("Sun, 06 Nov 1994 08:50:07 GMT"), 30_000),
+        (Some("Sunday, 06-Nov-94 08:49:47 GMT"), 10_000),
+        (Some("Sun Nov  6 08:49:42 1994"), 5_000),
+        (Some("soon"), 1_000), // malformed: the computed backoff (1 s)
+        (Some("1.5"), 1_000),
+        (None, 1_000),
+    ] {
+        let clock = ManualClock::new(0);
+        let mut r = reporter(6, 60_000);
+        r.push(breach(ReportKind::Heap, "heap:critical", clock.now()));
+        clock.advance(10_000);
+        let b = r.poll(clock.now()).unwrap();
+        r.on_failed_retry_after(b.id, clock.now(), header, wall);
+        let until = clock.now().plus(want_ms);
+        assert!(
+            r.poll(Millis(until.0 - 1)).is_none(),
+            "{header:?}: not 1 ms early"
+        );
+        assert!(r.poll(until).is_some(), "{header:?}: at {want_ms} ms");
     }
 }

@@ -4,7 +4,7 @@
 //! ```js
 //! const idx = new CacheCore(JSON.stringify({ cache: { maxBytes: 200000 } }));
 //! const ttl = idx.policy('GET', 200, 'max-age=60', undefined, false); // -1: never store
-//! const key = idx.key('GET', url, 'accept:application/json');
+//! const key = idx.key('GET', url, 'accept:application/json', false);
 //! if (ttl >= 0 && idx.insert(key, 2048, Date.now(), ttl)) { /* put the body */ }
 //! for (const k of idx.takeEvicted()) { /* delete its body */ }
 //! ```
@@ -13,7 +13,9 @@
 //! (`Date.now()`): entries outlive the page. Keys the driver must delete from Cache Storage
 //! (evicted, expired, refused on restore) collect in a list read with `takeEvicted`.
 
-use crate::core::cache::{cache_key, cacheability, CacheEntryMeta, CacheIndex, Lookup};
+use crate::core::cache::{
+    cache_key, cacheability, CacheEntryMeta, CacheIndex, Lookup, MAX_KEY_BYTES,
+};
 use crate::core::config::{CacheConfig, GuardConfig};
 use crate::core::defaults as d;
 use crate::core::time::Millis;
@@ -21,7 +23,8 @@ use wasm_bindgen::prelude::*;
 
 use super::to_js;
 
-/// Most persisted items staged for one restore; more are deleted unread (hostile storage).
+/// Most persisted items staged for one restore, whatever the entry budget; more (and keys over
+/// `MAX_KEY_BYTES`) are deleted unread (hostile storage).
 const MAX_STAGED: usize = 100_000;
 
 /// `lookup`: not in the index.
@@ -34,6 +37,9 @@ const L_EXPIRED: f64 = -2.0;
 #[derive(Debug)]
 pub struct JsCacheCore {
     index: CacheIndex,
+    store_credentialed: bool,
+    /// Most entries staged for one restore (twice the entry budget).
+    max_staged: usize,
     staged: Vec<CacheEntryMeta>,
     evicted: Vec<String>,
 }
@@ -57,30 +63,35 @@ impl JsCacheCore {
             max_bytes: d::CACHE_MAX_BYTES,
             max_entries: d::CACHE_MAX_ENTRIES,
             max_stale_ms: d::CACHE_MAX_STALE_MS,
+            store_credentialed: false,
         });
         Ok(JsCacheCore {
             index: CacheIndex::new(cfg),
+            store_credentialed: cfg.store_credentialed,
+            max_staged: (cfg.max_entries as usize).saturating_mul(2).min(MAX_STAGED),
             staged: Vec::new(),
             evicted: Vec::new(),
         })
     }
 
     /// Whether a response may be stored: -1 never, 0 yes (only `maxStaleMs` limits its age), or
-    /// its longest servable age in ms.
+    /// its longest servable age in ms. `credentialed`: the request carried `Authorization` or
+    /// was `credentials: 'include'` to another origin (stored only with `cache.storeCredentialed`).
     pub fn policy(
         &self,
         method: &str,
         status: u32,
         cache_control: Option<String>,
         vary: Option<String>,
-        has_authorization: bool,
+        credentialed: bool,
     ) -> f64 {
         let p = cacheability(
             method,
             status.min(999) as u16,
             cache_control.as_deref(),
             vary.as_deref(),
-            has_authorization,
+            credentialed,
+            self.store_credentialed,
         );
         match (p.store, p.ttl_ms) {
             (false, _) | (true, Some(0)) => -1.0,
@@ -91,8 +102,8 @@ impl JsCacheCore {
 
     /// The index key of a request. `vary` holds one line per header the response varies on:
     /// `name:value`, or `name` alone when the request did not send it (lines split on `\n`;
-    /// header values never contain one).
-    pub fn key(&self, method: &str, url: &str, vary: &str) -> String {
+    /// header values never contain one). `credentialed` as for `policy`.
+    pub fn key(&self, method: &str, url: &str, vary: &str, credentialed: bool) -> String {
         let pairs: Vec<(&str, Option<&str>)> = vary
             .split('\n')
             .filter(|l| !l.trim().is_empty())
@@ -101,7 +112,14 @@ impl JsCacheCore {
                 None => (l, None),
             })
             .collect();
-        cache_key(method, url, &pairs)
+        cache_key(method, url, &pairs, credentialed)
+    }
+
+    /// The Vary names (`\n`-separated) stored with the most recently used entry for `url`, or
+    /// undefined when none is indexed: what the driver needs to rebuild a key after an outage.
+    #[wasm_bindgen(js_name = varyOf)]
+    pub fn vary_of(&self, url: &str) -> Option<String> {
+        self.index.vary_of(url)
     }
 
     /// Indexes a body of `bytes` stored at `now` (wall-clock ms) with `ttl_ms` as returned by
@@ -172,7 +190,11 @@ impl JsCacheCore {
     /// headers, NaN when unreadable). An entry with an unusable size or time is deleted.
     pub fn stage(&mut self, key: String, bytes: f64, stored_at: f64, ttl_ms: f64) {
         let valid = |v: f64| v.is_finite() && v >= 0.0;
-        if !valid(bytes) || !valid(stored_at) || self.staged.len() >= MAX_STAGED {
+        if !valid(bytes)
+            || !valid(stored_at)
+            || key.len() > MAX_KEY_BYTES
+            || self.staged.len() >= self.max_staged
+        {
             if !key.is_empty() {
                 self.evicted.push(key);
             }

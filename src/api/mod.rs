@@ -513,26 +513,29 @@ impl JsGuardCore {
         }
     }
 
-    /// The outcome of sending report batch `id` (`retry_after_ms` < 0: none).
+    /// The outcome of sending report batch `id`: `retry_after` is the answer's raw `Retry-After`
+    /// header (undefined: none, or no answer), read by the core's one parser.
     #[wasm_bindgen(js_name = reportResult)]
-    pub fn report_result(&mut self, id: u32, ok: bool, retry_after_ms: f64) {
+    pub fn report_result(&mut self, id: u32, ok: bool, retry_after: Option<String>) {
         let now = self.now();
         if let Some(r) = self.engine.reporter() {
             if ok {
                 r.on_sent(id, now);
             } else {
-                r.on_failed(id, now, opt_ms(retry_after_ms));
+                let wall = if retry_after.is_some() { wall_ms() } else { 0 };
+                r.on_failed_retry_after(id, now, retry_after.as_deref(), wall);
             }
         }
     }
 
-    /// Pending reports as JSON (to keep across a page unload), removing them.
+    /// Pending reports merged with `kept` (what the driver kept already; '' for none) as one
+    /// bounded JSON array to keep across a page unload (`Reporter::keep_json`), removing them.
     #[wasm_bindgen(js_name = reportDrain)]
-    pub fn report_drain(&mut self) -> String {
+    pub fn report_drain(&mut self, kept: &str) -> String {
         let now = self.now();
         self.engine
             .reporter()
-            .map_or_else(String::new, |r| r.drain_pending_json(now))
+            .map_or_else(String::new, |r| r.keep_json(kept, now))
     }
 
     /// Restores reports kept by an earlier page (hostile input: validated, bounded).

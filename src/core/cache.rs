@@ -5,15 +5,17 @@
 //! use resource_guard::core::config::CacheConfig;
 //! use resource_guard::core::time::Millis;
 //!
-//! let policy = cacheability("GET", 200, Some("max-age=60, stale-if-error=3600"), Some("Accept-Language"), false);
+//! let policy = cacheability("GET", 200, Some("max-age=60, stale-if-error=3600"), Some("Accept-Language"), false, false);
 //! assert!(policy.store);
 //! assert_eq!(policy.ttl_ms, Some(3_660_000)); // fresh 60 s + stale-if-error 3600 s
 //!
-//! let key = cache_key("GET", "https://api.example.com/items", &[("Accept-Language", Some("de"))]);
-//! let mut index = CacheIndex::new(CacheConfig { max_bytes: 1_000_000, max_entries: 100, max_stale_ms: 86_400_000 });
+//! let key = cache_key("GET", "https://api.example.com/items", &[("Accept-Language", Some("de"))], false);
+//! let mut index = CacheIndex::new(CacheConfig { max_bytes: 1_000_000, max_entries: 100, max_stale_ms: 86_400_000, store_credentialed: false });
 //! let out = index.insert(key.clone(), 5_000, Millis(1_700_000_000_000), policy.ttl_ms);
 //! assert!(out.stored && out.evict.is_empty());
 //! assert_eq!(index.lookup(&key, Millis(1_700_000_030_000)), Lookup::Hit { age_ms: 30_000 });
+//! // After an outage the driver rebuilds the key from the Vary names stored with the URL.
+//! assert_eq!(index.vary_of("https://api.example.com/items").as_deref(), Some("accept-language"));
 //! ```
 //!
 //! The bodies live in the browser's Cache Storage; this index holds metadata only and tells the
@@ -23,12 +25,22 @@
 //! An entry is served while its age (`now - stored_at`) is below its limit:
 //! `min(max_stale_ms, ttl_ms)`. At the limit it is expired: not served, returned for deletion.
 //! The cache is a fallback: the driver consults it only when the network path failed.
+//!
+//! Memory is bounded: at most `max_entries` entries, keys of at most [`MAX_KEY_BYTES`] each and
+//! [`MAX_INDEX_KEY_BYTES`] together (the least recently used go first). The Vary names needed
+//! to rebuild a key after an outage are read back from the indexed keys ([`CacheIndex::vary_of`]),
+//! so no per-URL map grows beside the index.
 
 use super::config::CacheConfig;
 use super::time::Millis;
 
 /// Longest key kept, bytes (longer keys are never stored, to bound memory): 16 384.
 pub const MAX_KEY_BYTES: usize = 16_384;
+/// Most key bytes the index holds together (least recently used evicted first): 4 194 304.
+pub const MAX_INDEX_KEY_BYTES: usize = 4 << 20;
+/// The line [`cache_key`] appends for a credentialed request: not a header name (`(` is not a
+/// token character), so no Vary line can forge it.
+pub const CREDENTIALED_LINE: &str = "(credentialed)";
 
 /// Metadata of one cached response (what the driver persists, e.g. in IndexedDB).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,7 +131,7 @@ fn dedup_strings(items: Vec<String>) -> Vec<String> {
 }
 
 #[derive(Debug, Default)]
-struct Entries(Vec<(String, Entry)>);
+struct Entries(Vec<(String, Entry)>, usize);
 
 impl Entries {
     fn get(&self, key: &str) -> Option<&Entry> {
@@ -133,13 +145,22 @@ impl Entries {
     }
     fn remove(&mut self, key: &str) -> Option<Entry> {
         let i = self.0.iter().position(|(k, _)| k == key)?;
-        Some(self.0.swap_remove(i).1)
+        let (k, e) = self.0.swap_remove(i);
+        self.1 = self.1.saturating_sub(k.len());
+        Some(e)
     }
     fn insert(&mut self, key: String, e: Entry) {
         match self.get_mut(&key) {
             Some(old) => *old = e,
-            None => self.0.push((key, e)),
+            None => {
+                self.1 = self.1.saturating_add(key.len());
+                self.0.push((key, e));
+            }
         }
+    }
+    /// Key bytes held.
+    fn key_bytes(&self) -> usize {
+        self.1
     }
     fn pop_oldest(&mut self) -> Option<(String, Entry)> {
         let i = self
@@ -148,10 +169,13 @@ impl Entries {
             .enumerate()
             .min_by_key(|(_, (_, e))| e.tick)
             .map(|(i, _)| i)?;
-        Some(self.0.swap_remove(i))
+        let (k, e) = self.0.swap_remove(i);
+        self.1 = self.1.saturating_sub(k.len());
+        Some((k, e))
     }
     fn clear(&mut self) {
         self.0.clear();
+        self.1 = 0;
     }
     fn len(&self) -> usize {
         self.0.len()
@@ -276,6 +300,39 @@ impl CacheIndex {
         self.entries.is_empty()
     }
 
+    /// Key bytes held (always `<= MAX_INDEX_KEY_BYTES`).
+    #[must_use]
+    pub fn key_bytes(&self) -> usize {
+        self.entries.key_bytes()
+    }
+
+    /// The Vary names (lower-case, `\n`-separated, possibly empty) of the most recently used
+    /// `GET` entry for `url`, to rebuild a request's key when its network path failed; `None`
+    /// when no entry has this URL. A linear scan: it runs on the failure path only.
+    #[must_use]
+    pub fn vary_of(&self, url: &str) -> Option<String> {
+        let (key, _) = self
+            .entries
+            .0
+            .iter()
+            .filter(|(k, _)| {
+                let line = k.split('\n').next().unwrap_or("");
+                line.strip_prefix("GET ") == Some(url)
+            })
+            .max_by_key(|(_, e)| e.tick)?;
+        let mut names = String::new();
+        for line in key.split('\n').skip(1) {
+            if line == CREDENTIALED_LINE {
+                continue;
+            }
+            if !names.is_empty() {
+                names.push('\n');
+            }
+            names.push_str(line.split(':').next().unwrap_or(""));
+        }
+        Some(names)
+    }
+
     /// Every entry, least recently used first: what the driver persists.
     #[must_use]
     pub fn entries(&self) -> Vec<CacheEntryMeta> {
@@ -354,6 +411,7 @@ impl CacheIndex {
         }
         while self.bytes.saturating_add(m.bytes) > self.cfg.max_bytes
             || self.entries.len() >= self.cfg.max_entries as usize
+            || self.entries.key_bytes().saturating_add(m.key.len()) > MAX_INDEX_KEY_BYTES
         {
             let Some((oldest, e)) = self.entries.pop_oldest() else {
                 break;
@@ -498,9 +556,10 @@ fn delta_seconds(v: &str) -> u64 {
 /// - never with `Vary: *` (no key can describe it);
 /// - never with `no-store`, nor with `no-cache`, which forbids serving without revalidation
 ///   (RFC 9111 §4.2.4: no stale responses when a directive prohibits it);
-/// - a request that carried `Authorization` only if the response says `public` or `private`
-///   (the server opted in; Cache Storage outlives a logout, so the driver clears it on sign-out);
-///   `private` is otherwise fine: Cache Storage is this browser profile's private cache;
+/// - a credentialed request (`Authorization`, or `credentials: 'include'` to another origin)
+///   only when the app opted in (`store_credentialed`, option `cache.storeCredentialed`): Cache
+///   Storage outlives a sign-out, and a server's `public` must not make one user's answer
+///   another's. `private` is fine: Cache Storage is this browser profile's private cache;
 /// - `must-revalidate`: ttl = `max-age` (no stale serving beyond freshness; no max-age → not stored);
 /// - else `stale-if-error=N`: ttl = `max-age` (0 if absent) + N seconds (RFC 5861);
 /// - else ttl `None` (`cache.maxStaleMs` decides). A ttl of 0 means "not stored".
@@ -510,7 +569,8 @@ pub fn cacheability(
     status: u16,
     cache_control: Option<&str>,
     vary: Option<&str>,
-    has_authorization: bool,
+    credentialed: bool,
+    store_credentialed: bool,
 ) -> CachePolicy {
     if !method.eq_ignore_ascii_case("GET") || status != 200 {
         return NO_STORE;
@@ -519,7 +579,7 @@ pub fn cacheability(
         return NO_STORE;
     }
     let cc = parse_cache_control(cache_control.unwrap_or(""));
-    if cc.no_store || cc.no_cache || (has_authorization && !(cc.public || cc.private)) {
+    if cc.no_store || cc.no_cache || (credentialed && !store_credentialed) {
         return NO_STORE;
     }
     let max_age = cc.max_age_s.unwrap_or(0);
@@ -543,14 +603,22 @@ pub fn cacheability(
 
 /// The index key of a request: upper-cased method, a space, the URL, then one line per header
 /// named in `Vary` (`\n` + lower-cased name, plus `:` + trimmed value when present), sorted by
-/// name, duplicates and empty names dropped. An opaque string: the driver may embed it
-/// (encoded) in a synthetic Cache Storage URL.
+/// name, duplicates and empty names dropped, then [`CREDENTIALED_LINE`] for a credentialed
+/// request (so an anonymous request is never answered with a credentialed response, nor the
+/// reverse). An opaque string: the driver may embed it (encoded) in a synthetic Cache Storage URL.
 #[must_use]
-pub fn cache_key(method: &str, url: &str, vary_values: &[(&str, Option<&str>)]) -> String {
+pub fn cache_key(
+    method: &str,
+    url: &str,
+    vary_values: &[(&str, Option<&str>)],
+    credentialed: bool,
+) -> String {
     let mut vary: Vec<(String, Option<&str>)> = vary_values
         .iter()
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.map(str::trim)))
-        .filter(|(n, _)| !n.is_empty())
+        // Header names are tokens (RFC 9110 §5.1): anything else is dropped, so no line can
+        // forge the credentialed marker.
+        .filter(|(n, _)| !n.is_empty() && n.bytes().all(is_token_byte))
         .collect();
     // Insertion sort: a Vary list is a handful of names, and a library sort would add kilobytes.
     for i in 1..vary.len() {
@@ -572,7 +640,16 @@ pub fn cache_key(method: &str, url: &str, vary_values: &[(&str, Option<&str>)]) 
             key.push_str(v);
         }
     }
+    if credentialed {
+        key.push('\n');
+        key.push_str(CREDENTIALED_LINE);
+    }
     key
+}
+
+/// A `tchar` of RFC 9110 §5.6.2.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]
@@ -621,6 +698,7 @@ mod tests {
             "get",
             "https://x/a",
             &[("Accept", Some(" json ")), ("accept-language", None)],
+            false,
         );
         let b = cache_key(
             "GET",
@@ -630,12 +708,13 @@ mod tests {
                 ("ACCEPT", Some("json")),
                 ("Accept", Some("other")),
             ],
+            false,
         );
         assert_eq!(a, "GET https://x/a\naccept:json\naccept-language");
         assert_eq!(a, b);
         assert_ne!(
             a,
-            cache_key("GET", "https://x/a", &[("Accept", Some("xml"))])
+            cache_key("GET", "https://x/a", &[("Accept", Some("xml"))], false)
         );
     }
 
@@ -645,6 +724,7 @@ mod tests {
             max_bytes: 100,
             max_entries: 10,
             max_stale_ms: 1000,
+            store_credentialed: false,
         });
         assert!(c.insert("a".into(), 60, Millis(0), None).stored);
         let out = c.insert("a".into(), 70, Millis(1), None);

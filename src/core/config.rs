@@ -127,6 +127,9 @@ pub struct CacheConfig {
     pub max_entries: u32,
     /// Oldest entry served or kept, ms.
     pub max_stale_ms: u64,
+    /// Store responses to credentialed requests (`Authorization`, or `credentials: 'include'`
+    /// cross-origin); `cache.storeCredentialed`, default false.
+    pub store_credentialed: bool,
 }
 
 /// Breach reporter settings (present only with an endpoint).
@@ -393,6 +396,7 @@ impl GuardConfig {
             max_stale_ms: f
                 .u64("cache.maxStaleMs", None)
                 .unwrap_or(d::CACHE_MAX_STALE_MS),
+            store_credentialed: f.bool("cache.storeCredentialed").unwrap_or(false),
         });
         let report = f.str("report.endpoint", None).map(|endpoint| ReportConfig {
             endpoint: endpoint.to_owned(),
@@ -573,6 +577,7 @@ static SCHEMA: &[(&str, Kind)] = &[
     ("cache.maxBytes", Kind::Int(1, 1 << 40)),
     ("cache.maxEntries", Kind::Int(1, 100_000)),
     ("cache.maxStaleMs", Kind::Int(1, 1 << 53)),
+    ("cache.storeCredentialed", Kind::Bool),
     ("report", Kind::Obj),
     ("report.endpoint", Kind::Str(2048)),
     ("report.allowCrossOrigin", Kind::Bool),
@@ -888,5 +893,19 @@ mod tests {
         let c = GuardConfig::from_json(r#"{"retry":{"maxRetries":null},"cache":{}}"#).unwrap();
         assert_eq!(c.retry.max_retries, 3);
         assert_eq!(c.cache.unwrap().max_bytes, 5_242_880);
+    }
+
+    // Issue 12: credentialed responses are cached only when the app opts in per guard.
+    #[test]
+    fn store_credentialed_defaults_off_and_is_checked() {
+        let c = GuardConfig::from_json(r#"{"cache":{}}"#).unwrap();
+        assert!(!c.cache.unwrap().store_credentialed);
+        let c = GuardConfig::from_json(r#"{"cache":{"storeCredentialed":true}}"#).unwrap();
+        assert!(c.cache.unwrap().store_credentialed);
+        let e = GuardConfig::from_json(r#"{"cache":{"storeCredentialed":"yes"}}"#).unwrap_err();
+        assert!(
+            matches!(&e, GuardError::InvalidOption { path, .. } if path == "cache.storeCredentialed"),
+            "{e:?}"
+        );
     }
 }

@@ -46,9 +46,20 @@
 //!   precise heap lands on that grid by chance with probability 10⁻⁵ per reading.
 //! * `stale`: the previous reading came from the same source with the same value.
 //!
-//! Decisions still act on such a reading (it is the best one available); the reading says what
-//! it is. A [`HeapSource::Unsupported`] sample carries no measurement: it leaves the level as it
-//! is and never reports a change.
+//! A [`HeapSource::Unsupported`] sample carries no measurement: it leaves the level as it is and
+//! never reports a change.
+//!
+//! # One source drives the level
+//! Readings rank by trust: a precise `performance.memory` (3; synchronous, so the freshest), then
+//! `measureUserAgentSpecificMemory` and wasm memory (2), then an imprecise `performance.memory`
+//! (1; bucketed or not yet proven). A reading moves the level only when no reading of a higher
+//! rank was recorded within the hold ([`HeapGuard::hold_ms`]: [`PRECISE_HOLD_INTERVALS`] sample
+//! intervals, at least [`PRECISE_HOLD_MIN_MS`]); otherwise it is returned with the level as it
+//! stands and `drives: false`. So while `measureUserAgentSpecificMemory` drives, the bucketed
+//! `performance.memory` between its results cannot pull the level back and forth (which reran
+//! cleanups, issue 12); and when the better source stops answering, the next one takes over
+//! after the hold instead of the level freezing. Without a better source, an imprecise reading
+//! drives: it is the best one available, and the reading says what it is.
 
 use std::collections::VecDeque;
 
@@ -61,6 +72,11 @@ use super::time::{Millis, MAX_TIMER_MS};
 pub const QUANTIZED_RUN: usize = 3;
 /// Grid of Chromium's coarse `performance.memory` buckets: 100 000 bytes.
 pub const QUANTIZED_GRID_BYTES: u64 = 100_000;
+/// A reading of a higher rank keeps lower ranks from driving for this many sample intervals: 3.
+pub const PRECISE_HOLD_INTERVALS: u64 = 3;
+/// The shortest hold, ms (`measureUserAgentSpecificMemory` resolves only at a later garbage
+/// collection, which Chromium forces after ~20 s): 60 000.
+pub const PRECISE_HOLD_MIN_MS: u64 = 60_000;
 /// Largest long-task threshold honoured (the ring holds this many timestamps): 10 000.
 pub const MAX_LONG_TASK_THRESHOLD: u32 = 10_000;
 
@@ -166,10 +182,13 @@ pub struct HeapReading {
     pub quantized: bool,
     /// The same source reported the same value last time.
     pub stale: bool,
+    /// This reading moved (or held) the level: no more trusted source was recorded within the
+    /// hold (see the module docs).
+    pub drives: bool,
 }
 
 impl HeapReading {
-    /// Writes `"usedBytes", "source", "precise", "quantized", "stale", "level"` members (the
+    /// Writes `"usedBytes", "source", "precise", "quantized", "stale", "drives", "level"` members (the
     /// object's braces are the caller's), as the snapshot and `sampleHeap()` report them.
     pub fn write_fields(&self, w: &mut JsonWriter) {
         w.key("usedBytes")
@@ -182,6 +201,8 @@ impl HeapReading {
             .bool(self.quantized);
         w.key("stale")
             .bool(self.stale)
+            .key("drives")
+            .bool(self.drives)
             .key("level")
             .str(self.level.as_str());
     }
@@ -235,6 +256,8 @@ pub struct HeapGuard {
     clear: [u64; 4],
     level: HeapLevel,
     last: Option<HeapReading>,
+    /// When a reading of each rank (index) was last recorded.
+    rank_at: [Option<Millis>; 4],
     /// Last `performance.memory` values, oldest first.
     pm_history: VecDeque<u64>,
     /// `(start, duration_ms)` of the newest long tasks, at most `threshold`.
@@ -293,6 +316,7 @@ impl HeapGuard {
             clear,
             level: HeapLevel::Normal,
             last: None,
+            rank_at: [None; 4],
             pm_history: VecDeque::with_capacity(QUANTIZED_RUN),
             long_tasks: VecDeque::new(),
             long_task_threshold: threshold,
@@ -365,8 +389,25 @@ impl HeapGuard {
             HeapSource::Unsupported => false,
         };
 
+        let rank: usize = match sample.source {
+            HeapSource::Unsupported => 0,
+            HeapSource::PerformanceMemory if !precise => 1,
+            HeapSource::PerformanceMemory => 3,
+            _ => 2,
+        };
+        let hold = self.hold_ms();
+        let drives = rank > 0
+            && self
+                .rank_at
+                .iter()
+                .skip(rank + 1)
+                .flatten()
+                .all(|t| sample.at.since(*t) >= hold);
+        if let Some(t) = self.rank_at.get_mut(rank) {
+            *t = Some(t.map_or(sample.at, |t| t.max(sample.at)));
+        }
         let from = self.level;
-        if sample.source != HeapSource::Unsupported {
+        if drives {
             let entered = self.entered_level(used);
             if entered > from || (from != HeapLevel::Normal && used < self.clear[from as usize]) {
                 self.level = entered;
@@ -380,6 +421,7 @@ impl HeapGuard {
             level: self.level,
             quantized,
             stale,
+            drives,
         };
         self.last = Some(reading);
         let change = (self.level != from).then_some(LevelChange {
@@ -389,6 +431,16 @@ impl HeapGuard {
             at: sample.at,
         });
         (reading, change)
+    }
+
+    /// How long a reading keeps less trusted sources from driving the level, ms:
+    /// `max(PRECISE_HOLD_INTERVALS × sample_interval_ms, PRECISE_HOLD_MIN_MS)`.
+    #[must_use]
+    pub fn hold_ms(&self) -> u64 {
+        self.cfg
+            .sample_interval_ms
+            .saturating_mul(PRECISE_HOLD_INTERVALS)
+            .max(PRECISE_HOLD_MIN_MS)
     }
 
     /// The current level.

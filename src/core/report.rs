@@ -39,10 +39,17 @@
 //!   user_agent are kept), and dropped only if even that does not fit.
 //! * **Failure.** [`Reporter::on_failed`] requeues the batch and backs off: exactly
 //!   `retry_after_ms` when the server gave one (429/503), else 1 s doubling to 60 s.
+//!   [`Reporter::on_failed_retry_after`] takes the raw `Retry-After` header and reads it with the
+//!   package's one parser ([`parse_retry_after`]).
+//! * **Kept across page loads.** On page hide, what did not fit the keepalive quota is kept for
+//!   the next page load by [`Reporter::keep_json`]: merged with what is already kept (another tab
+//!   or an earlier hide of this page), deduped by key, and at most [`MAX_KEPT_BYTES`] of JSON
+//!   (the newest first; bodies cut to `{count, truncated}` before reports are dropped).
 
 use std::collections::VecDeque;
 
 use super::json::{self, JsonWriter, Value};
+use super::retry::retry_after::parse_retry_after;
 use super::time::{Millis, MAX_TIMER_MS};
 
 /// Most reports waiting to be sent: 200.
@@ -67,6 +74,9 @@ pub const MAX_URL_BYTES: usize = 2_048;
 pub const MAX_TRACKED_KEYS: usize = 256;
 /// Batches awaiting `on_sent`/`on_failed`; older ones are forgotten and counted as dropped: 16.
 pub const MAX_IN_FLIGHT: usize = 16;
+/// Longest JSON [`Reporter::keep_json`] returns for the driver to keep (`localStorage`): 131 072
+/// bytes, well below [`MAX_RESTORE_BYTES`], so what is kept is always read back.
+pub const MAX_KEPT_BYTES: usize = 131_072;
 /// Longest text [`Reporter::restore_pending_json`] reads (longer input is ignored): 1 048 576 bytes.
 pub const MAX_RESTORE_BYTES: usize = 1 << 20;
 
@@ -438,6 +448,20 @@ impl Reporter {
         self.enforce_bound();
     }
 
+    /// [`Reporter::on_failed`] with the raw `Retry-After` header of the answer (`None`: none, or
+    /// no answer), read by [`parse_retry_after`] against `now_wall_ms` (ms since the epoch, for
+    /// the HTTP-date form). A malformed value counts as no hint.
+    pub fn on_failed_retry_after(
+        &mut self,
+        batch_id: u32,
+        now: Millis,
+        retry_after: Option<&str>,
+        now_wall_ms: u64,
+    ) {
+        let hint = retry_after.and_then(|v| parse_retry_after(v, now_wall_ms));
+        self.on_failed(batch_id, now, hint);
+    }
+
     /// When [`Reporter::poll`] may next return a batch (at least `now`); `None` when nothing
     /// is pending.
     #[must_use]
@@ -480,6 +504,49 @@ impl Reporter {
                 w.raw(",");
             }
             self.write_item(&mut w, p, now, p.truncated, Some(&p.key));
+        }
+        w.raw("]");
+        w.out
+    }
+
+    /// Empties the queue for the driver to keep across a page unload, merged with `kept` (what
+    /// is kept already: an earlier hide of this page or another tab with the same endpoint;
+    /// hostile, read as by [`Reporter::restore_pending_json`]; empty for none). The result is a
+    /// JSON array like [`Reporter::drain_pending_json`]'s, at most [`MAX_KEPT_BYTES`]: the newest
+    /// reports are kept first, a report that no longer fits whole is kept as
+    /// `{count, truncated}`, and what does not fit even so is dropped (counted in `dropped`).
+    pub fn keep_json(&mut self, kept: &str, now: Millis) -> String {
+        if !kept.is_empty() {
+            self.restore_pending_json(kept, now);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut chosen: Vec<String> = Vec::new();
+        let mut used = 2usize; // `[` and `]`
+        let mut one = JsonWriter::new();
+        let mut dropped = 0u64;
+        for p in pending.iter().rev() {
+            let sep = usize::from(!chosen.is_empty());
+            one.out.clear();
+            self.write_item(&mut one, p, now, p.truncated, Some(&p.key));
+            if used + sep + one.out.len() > MAX_KEPT_BYTES {
+                one.out.clear();
+                self.write_item(&mut one, p, now, true, Some(&p.key));
+            }
+            if used + sep + one.out.len() > MAX_KEPT_BYTES {
+                dropped += 1;
+                continue;
+            }
+            used += sep + one.out.len();
+            chosen.push(std::mem::take(&mut one.out));
+        }
+        self.stats.dropped = self.stats.dropped.saturating_add(dropped);
+        let mut w = JsonWriter::new();
+        w.raw("[");
+        for (i, item) in chosen.iter().rev().enumerate() {
+            if i > 0 {
+                w.raw(",");
+            }
+            w.raw(item);
         }
         w.raw("]");
         w.out

@@ -2,7 +2,9 @@
 // served stale (marked) when the backend is down and the breaker is open, `no-store` never is,
 // Cache Storage stays within the byte budget over 500 distinct responses, the heap guard's
 // `critical` level empties it, the index survives a reload, it works in a worker, and without
-// Cache Storage the guard runs without a cache after one warning.
+// Cache Storage the guard runs without a cache after one warning. Privacy (issue 12): a request's
+// own `cache: 'no-store'`, credentialed requests (stored only with cache.storeCredentialed, keyed
+// apart), guard.clearCache() for sign-out, and copies in flight bounded by maxBytes together.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './server.mjs';
@@ -116,6 +118,141 @@ test('a no-store response is never cached nor served stale', async () => {
   assert.equal(out.down.status, 503, 'the failure itself, not a stale copy');
   assert.equal(out.down.stale, null);
   assert.equal(out.fastFail, 'ERR_CIRCUIT_OPEN');
+});
+
+// Issue 12: the caller's own RequestInit.cache / Request.cache 'no-store' is honoured.
+test("a request's own cache: 'no-store' is never stored, nor answered from the cache", async () => {
+  const out = await page.evaluate(async () => {
+    const guard = await rg.ResourceGuard.create({ cache: {}, breaker: { failureThreshold: 100 }, retry: { maxRetries: 0 } });
+    const u = (id) => `/api/echo?cc=max-age=0,stale-if-error=3600&id=${id}`; // max-age=0: never from the HTTP cache
+    const statuses = [
+      (await guard.fetch(u('init'), { cache: 'no-store' })).status,
+      (await guard.fetch(new Request(u('request'), { cache: 'no-store' }))).status,
+      (await guard.fetch(u('plain'))).status,
+    ];
+    await guard._cache.idle();
+    const stored = (await cacheContents()).urls.map((k) => k.slice(k.indexOf('id=') + 3));
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: true }) });
+    const read = async (input, init) => { const r = await guard.fetch(input, init); return `${r.status} ${r.headers.get('X-Resource-Guard-Stale') !== null}`; };
+    const down = {
+      noStoreInit: await read(u('plain'), { cache: 'no-store' }),
+      noStoreRequest: await read(new Request(u('plain'), { cache: 'no-store' })),
+      initOverridesRequest: await read(new Request(u('plain'), { cache: 'no-store' }), { cache: 'default' }),
+      plain: await read(u('plain')),
+    };
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: false }) });
+    guard.dispose();
+    return { statuses, stored, down };
+  });
+  assert.deepEqual(out.statuses, [200, 200, 200]);
+  assert.deepEqual(out.stored, ['plain'], 'only the request without no-store was kept');
+  assert.deepEqual(out.down, { noStoreInit: '503 false', noStoreRequest: '503 false', initOverridesRequest: '200 true', plain: '200 true' });
+});
+
+// Issue 12: responses to credentialed requests stay out of the cache unless the app opts in,
+// and then never answer an anonymous request.
+test('credentialed responses are not stored unless cache.storeCredentialed; then they are keyed apart', async () => {
+  const other = server.url.replace('127.0.0.1', 'localhost'); // a second origin of the backend
+  const out = await page.evaluate(async (other) => {
+    const auth = { Authorization: 'Bearer secret-token' };
+    const u = (id) => `/api/echo?cc=public,max-age=0,stale-if-error=3600&creds=1&id=${id}`;
+    const plain = await rg.ResourceGuard.create({ cache: {}, retry: { maxRetries: 0 } });
+    const statuses = [
+      (await plain.fetch(u('auth'), { headers: auth })).status,
+      (await plain.fetch(new Request(u('auth-request'), { headers: auth }))).status,
+      (await plain.fetch(other + u('include-cross'), { credentials: 'include' })).status,
+      (await plain.fetch(u('include-same'), { credentials: 'include' })).status,
+      (await plain.fetch(other + u('cross-anonymous'))).status,
+    ];
+    await plain._cache.idle();
+    const storedPlain = (await cacheContents()).urls.map((k) => k.slice(k.indexOf('id=') + 3)).sort();
+    plain.dispose();
+    await caches.delete('resource-guard-v1');
+
+    const opted = await rg.ResourceGuard.create({ cache: { storeCredentialed: true }, retry: { maxRetries: 0 } });
+    await (await opted.fetch(u('auth'), { headers: auth })).text();
+    await opted._cache.idle();
+    const storedOpted = (await cacheContents()).entries;
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: true }) });
+    const read = async (init) => { const r = await opted.fetch(u('auth'), init); return `${r.status} ${r.headers.get('X-Resource-Guard-Stale') !== null}`; };
+    const down = { withAuth: await read({ headers: auth }), anonymous: await read() };
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: false }) });
+    opted.dispose();
+    return { statuses, storedPlain, storedOpted, down };
+  }, other);
+  assert.deepEqual(out.statuses, [200, 200, 200, 200, 200]);
+  assert.deepEqual(out.storedPlain, ['cross-anonymous', 'include-same'], 'Authorization and cross-origin credentials: include are not stored');
+  assert.equal(out.storedOpted, 1);
+  assert.deepEqual(out.down, { withAuth: '200 true', anonymous: '503 false' });
+});
+
+// Issue 12: sign-out.
+test('guard.clearCache() empties Cache Storage and the index, also without a cache and after dispose', async () => {
+  const out = await page.evaluate(async () => {
+    const guard = await rg.ResourceGuard.create({ cache: {}, retry: { maxRetries: 0 } });
+    for (const id of ['a', 'b']) await (await guard.fetch(`/api/echo?cc=max-age=0,stale-if-error=3600&id=${id}`)).text();
+    await guard._cache.idle();
+    const before = guard.snapshot().cache;
+    const cleared = [];
+    guard.on('cacheCleared', (e) => cleared.push(e));
+    const result = await guard.clearCache();
+    const after = { index: guard.snapshot().cache, real: (await cacheContents()).entries };
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: true }) });
+    const down = (await guard.fetch('/api/echo?cc=max-age=0,stale-if-error=3600&id=a')).status;
+    await fetch('/api/mode', { method: 'POST', body: JSON.stringify({ outage: false }) });
+    await (await guard.fetch('/api/echo?cc=max-age=600&id=c')).text();
+    await guard._cache.idle();
+    guard.dispose();
+    const leftover = await caches.has('resource-guard-v1');
+    const afterDispose = await guard.clearCache();
+    const goneAfterDispose = !(await caches.has('resource-guard-v1'));
+    // A guard without `cache` still wipes what an earlier page left (sign-out must not depend on options).
+    await (await caches.open('resource-guard-v1')).put('https://resource-guard.invalid/v1?k=x', new Response('x'));
+    const bare = await rg.ResourceGuard.create();
+    const bareResult = await bare.clearCache();
+    const goneBare = !(await caches.has('resource-guard-v1'));
+    bare.dispose();
+    return { before, result, cleared, after, down, leftover, afterDispose, goneAfterDispose, bareResult, goneBare };
+  });
+  assert.deepEqual(out.before, { entries: 2, bytes: out.before.bytes });
+  assert.equal(out.result, undefined);
+  assert.deepEqual(out.cleared, [{ entries: 2, bytes: out.before.bytes }]);
+  assert.deepEqual(out.after, { index: { entries: 0, bytes: 0 }, real: 0 });
+  assert.equal(out.down, 503, 'nothing left to serve stale');
+  assert.equal(out.leftover, true);
+  assert.equal(out.afterDispose, undefined);
+  assert.equal(out.goneAfterDispose, true);
+  assert.equal(out.bareResult, undefined);
+  assert.equal(out.goneBare, true);
+});
+
+// Issue 12: copies waiting to be stored are bounded by maxBytes together, not only each.
+test('copies being read for the cache never hold more than maxBytes together', async () => {
+  const out = await page.evaluate(async () => {
+    const opened = [];
+    const transport = (input) => {
+      let ctrl;
+      const body = new ReadableStream({ start(c) { ctrl = c; c.enqueue(new Uint8Array(3000)); } });
+      opened.push(() => ctrl.close());
+      return Promise.resolve(new Response(body, { headers: { 'Cache-Control': 'max-age=600', 'X-Id': String(input) } }));
+    };
+    const guard = await rg.ResourceGuard.create({ fetch: transport, cache: { maxBytes: 10000 }, rateLimit: { requests: 1000, perMs: 1000 } });
+    const res = [];
+    for (let i = 1; i <= 5; i++) {
+      res.push(await guard.fetch(`${location.origin}/stream/${i}`));
+      await new Promise((r) => setTimeout(r, 20)); // its copy has read the first 3000 bytes
+    }
+    for (const close of opened) close();
+    const lengths = await Promise.all(res.map(async (r) => (await r.arrayBuffer()).byteLength));
+    await guard._cache.idle();
+    const stored = (await cacheContents()).urls.map((k) => k.slice(k.lastIndexOf('/') + 1)).sort();
+    guard.dispose();
+    return { lengths, stored };
+  });
+  assert.deepEqual(out.lengths, [3000, 3000, 3000, 3000, 3000], 'callers get every body');
+  // Three copies (9000 B) fit; the fourth and fifth were abandoned while reading. Without the
+  // shared cap all five are read and LRU keeps 3, 4, 5.
+  assert.deepEqual(out.stored, ['1', '2', '3']);
 });
 
 test('responses are keyed by the request headers named in Vary; Vary: * is never stored', async () => {

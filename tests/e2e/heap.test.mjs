@@ -36,6 +36,47 @@ test('a reading says what it is: source, precision and age', async () => {
   assert.equal(r.level, 'normal');
 });
 
+// Issue 12: while measureUserAgentSpecificMemory drives the level, a bucketed performance.memory
+// (here Chromium's coarse value, stubbed: constant and on the 100 kB grid) must not also drive
+// it: levels flapped between the two sources and the warning cleanup reran on every measurement.
+test('a bucketed performance.memory does not drive the level while measureUserAgentSpecificMemory does', async () => {
+  const out = await page.evaluate(async () => {
+    (await rg.ResourceGuard.create()).dispose(); // the wasm and its memory are loaded before measuring
+    const uas = (await performance.measureUserAgentSpecificMemory()).bytes;
+    const real = performance.measureUserAgentSpecificMemory.bind(performance);
+    let measured = 0;
+    performance.measureUserAgentSpecificMemory = () => real().then((m) => { measured++; return m; });
+    Object.defineProperty(performance, 'memory', { configurable: true, get: () => ({ usedJSHeapSize: 100000, totalJSHeapSize: 100000, jsHeapSizeLimit: 4e9 }) });
+    try {
+      // The measurement sits at 50% of the budget (warning at 20%, clear at 15%); the coarse
+      // value at a small fraction of it, below the clear threshold.
+      const guard = await rg.ResourceGuard.create({ heap: { budgetBytes: Math.ceil(uas / 0.5), sampleIntervalMs: 50, warning: 0.2, critical: 3, limit: 4 } });
+      const levels = [];
+      let cleanups = 0;
+      guard.on('heap', (e) => levels.push(e.level));
+      guard.onCleanup(() => { cleanups++; }, { level: 'warning' });
+      let reading;
+      for (let i = 0; i < 200 && measured < 5; i++) {
+        reading = await guard.sampleHeap();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      reading = await guard.sampleHeap();
+      guard.dispose();
+      return { measured, levels, cleanups, reading, uas };
+    } finally {
+      delete performance.memory;
+      delete performance.measureUserAgentSpecificMemory;
+    }
+  });
+  assert.ok(out.measured >= 5, `measurements: ${out.measured}`);
+  assert.deepEqual(out.levels, ['warning'], `levels: ${out.levels} (measured ${out.uas} B)`);
+  assert.equal(out.cleanups, 1, 'the warning cleanup ran once');
+  assert.equal(out.reading.level, 'warning');
+  assert.equal(out.reading.source, 'measureUserAgentSpecificMemory', 'the reading that drives is the one returned');
+  assert.equal(out.reading.precise, true);
+  assert.equal(out.reading.drives, true);
+});
+
 test('allocating drives warning -> critical -> limit and back; cleanups run once per entry, in order; low work is shed at the limit', async () => {
   const out = await page.evaluate(async () => {
     gc();

@@ -291,7 +291,9 @@ async function api(state, req, res, url) {
       return send(res, 200, 'x'.repeat(n), { 'Cache-Control': q.get('cc') || 'max-age=60' });
     }
     const body = req.method === 'GET' || req.method === 'HEAD' ? '' : (await readBody(req, 1024 * 1024)).toString();
-    return send(res, 200, { ok: true, seq: state.seq, path, method: req.method, bytes: body.length, t: Date.now() }, { 'X-Request-Count': String(state.seq), 'Cache-Control': q.get('cc') || 'no-store' });
+    // `creds=1`: a credentialed CORS answer (the caller's origin echoed, credentials allowed).
+    const creds = q.get('creds') && req.headers.origin ? { 'Access-Control-Allow-Origin': req.headers.origin, 'Access-Control-Allow-Credentials': 'true' } : {};
+    return send(res, 200, { ok: true, seq: state.seq, path, method: req.method, bytes: body.length, t: Date.now() }, { 'X-Request-Count': String(state.seq), 'Cache-Control': q.get('cc') || 'no-store', ...creds });
   } finally {
     track(state, tag, -1);
   }
