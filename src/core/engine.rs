@@ -47,6 +47,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+use super::adaptive::{AdaptiveRate, ClientThrottle};
 use super::breaker::{Admission, BreakerState, CircuitBreaker, Transition};
 use super::config::{GuardConfig, RateSpec};
 use super::defaults;
@@ -60,6 +61,8 @@ use super::retry::{
 };
 use super::rng::Rng;
 use super::time::{Millis, MAX_TIMER_MS};
+
+mod adapt;
 
 /// Most live tickets (queued, running or backing off) across all categories.
 pub const MAX_TICKETS: u32 = 1 << 20;
@@ -337,6 +340,8 @@ struct Category {
     counters: Counters,
     /// Starts not yet confirmed by the driver (see [`Engine::stamp_starts`]).
     unstamped: u32,
+    /// The adaptive rate (`adaptive` option; see `engine/adapt.rs`).
+    adaptive: Option<AdaptiveRate>,
 }
 
 #[derive(Debug)]
@@ -348,6 +353,8 @@ struct Service {
     last_used: Millis,
     sent: u64,
     failed: u64,
+    /// SRE client-side throttling (`adaptive` option; see `engine/adapt.rs`).
+    throttle: Option<ClientThrottle>,
 }
 
 /// The scheduler. Generic over the jitter source so tests replay exact delays.
@@ -396,6 +403,9 @@ impl<R: Rng> Engine<R> {
                 blocked_until: None,
                 counters: Counters::default(),
                 unstamped: 0,
+                adaptive: cfg
+                    .adaptive
+                    .and_then(|a| c.rate.map(|r| AdaptiveRate::new(a, r.per_ms))),
             })
             .collect();
         let heap = HeapGuard::new(cfg.heap);
@@ -486,7 +496,7 @@ impl<R: Rng> Engine<R> {
         let r = &self.cfg.retry;
         let svc = Service {
             name: name.to_owned(),
-            breaker: CircuitBreaker::new(spec),
+            breaker: CircuitBreaker::new(spec).with_failure_rate(self.cfg.breaker_rate_for(name)),
             budget: RetryBudget::new(
                 r.budget_ratio,
                 r.budget_min_per_sec,
@@ -496,6 +506,7 @@ impl<R: Rng> Engine<R> {
             last_used: now,
             sent: 0,
             failed: 0,
+            throttle: self.new_client_throttle(),
         };
         match self.services.iter().position(Option::is_none) {
             Some(i) => {
@@ -517,7 +528,8 @@ impl<R: Rng> Engine<R> {
         for s in &mut self.services {
             if let Some(svc) = s {
                 if svc.refs == 0
-                    && svc.breaker.is_fresh()
+                    && svc.breaker.is_fresh_at(now)
+                    && svc.throttle.as_ref().map_or(true, |t| t.is_fresh(now))
                     && svc.budget.is_fresh(now)
                     && now.since(svc.last_used) >= idle_ms
                 {
@@ -709,6 +721,10 @@ impl<R: Rng> Engine<R> {
                 return Err(GuardError::CircuitOpen { retry_in_ms });
             }
         }
+        if let Some(e) = self.adaptive_shed(cat, service, req.priority, now) {
+            return Err(e);
+        }
+        Self::apply_adaptive_rate(&mut self.categories[cat as usize], now);
         let retry_safe = req
             .retry_safe
             .unwrap_or_else(|| self.is_retry_safe(req.method, req.has_idempotency_key));
@@ -932,6 +948,7 @@ impl<R: Rng> Engine<R> {
             match adm {
                 Admission::Allowed { probe } => {
                     s.budget.record_request(now);
+                    Self::adaptive_sent(s, now);
                     s.sent += 1;
                     if let Some(t) = self.ticket_mut(id) {
                         t.probe = probe;
@@ -981,6 +998,9 @@ impl<R: Rng> Engine<R> {
 
     /// Starts whatever may start in `cat` now (priority order, FIFO within a priority).
     fn pump(&mut self, cat: u16, now: Millis) {
+        if let Some(c) = self.categories.get_mut(cat as usize) {
+            Self::apply_adaptive_rate(c, now);
+        }
         while let Some(id) = self.front(cat) {
             let prio = self.ticket(id).map_or(Priority::Normal, |t| t.priority);
             if self.can_start(cat, prio, now).is_err() {
@@ -1176,6 +1196,7 @@ impl<R: Rng> Engine<R> {
             }
             self.breaker_transition(service, tr, now);
         }
+        self.adaptive_outcome(cat, service, outcome, now_wall_ms, now);
         // 2. A 429/503 hint is shared: the whole category waits, not just this request.
         if let Outcome::Status {
             status: 429 | 503, ..
@@ -1522,6 +1543,7 @@ impl<R: Rng> Engine<R> {
             w.raw("}");
             w.key("blockedForMs")
                 .u64(c.blocked_until.map_or(0, |b| now.until(b)));
+            Self::write_adaptive_category(c, now, &mut w);
             let k = &c.counters;
             w.key("counters")
                 .raw("{")
@@ -1552,6 +1574,7 @@ impl<R: Rng> Engine<R> {
                 .key("retryInMs")
                 .u64(s.breaker.retry_in_ms(now));
             w.key("retryBudget").u64(u64::from(s.budget.available(now)));
+            Self::write_adaptive_service(s, now, &mut w);
             w.key("counters")
                 .raw("{")
                 .key("sent")
