@@ -416,7 +416,7 @@ fn the_engine_applies_failure_rate_mode_per_service() {
     )
     .unwrap();
     let mut e = Engine::new(cfg, SeqRng::new(vec![0.5]));
-    let mut run = |e: &mut Engine<SeqRng>, svc: &'static str, status: u16| match e
+    let run = |e: &mut Engine<SeqRng>, svc: &'static str, status: u16| match e
         .submit(Millis(0), &Submit::request(0, Priority::Normal, svc, "GET"))
     {
         Ok(a) => {
