@@ -306,3 +306,34 @@ fn adaptive_state_shows_in_the_snapshot_and_is_off_by_default() {
         "{snap}"
     );
 }
+
+#[test]
+fn a_burst_still_in_flight_is_not_a_refusal() {
+    // Regression (found by the demo's burst of 500): requests counted when sent made 20 attempts
+    // in flight look like 20 refusals, and the rest of the burst was shed locally.
+    let cfg = GuardConfig::from_json(r#"{"adaptive":{},"rateLimit":{"requests":20,"perMs":1000}}"#)
+        .unwrap();
+    let mut e = Engine::new(cfg, SplitMix64::new(3));
+    let mut ids = Vec::new();
+    for _ in 0..500 {
+        let a = e
+            .submit(Millis(0), &Submit::request(0, Priority::Low, SVC, "GET"))
+            .expect("never shed while nothing was answered");
+        if a.started {
+            ids.push(a.id);
+        }
+    }
+    assert_eq!(ids.len(), 20);
+    // Answers arrive: accepted ones keep the probability at 0; refusals raise it.
+    for id in ids.drain(..10) {
+        e.on_status(Millis(50), 0, id, 200, None, None);
+    }
+    for id in ids.drain(..) {
+        e.on_status(Millis(60), 0, id, 503, None, None);
+    }
+    let snap = e.snapshot_json(Millis(60));
+    assert!(
+        snap.contains(r#""adaptive":{"requests":20,"accepts":10,"rejectProbability":0}"#),
+        "{snap}"
+    );
+}

@@ -20,7 +20,7 @@
 //!
 //! # Client-side throttling (Google SRE book, "Handling Overload")
 //! Over a sliding window (`windowMs`, default 2 minutes) each service counts *requests* (attempts
-//! sent plus requests rejected locally) and *accepts* (answers that were not 429/503 and not a
+//! whose outcome is known, counted when it is, plus requests rejected locally) and *accepts* (answers that were not 429/503 and not a
 //! network failure or attempt timeout). A new request is rejected locally with probability
 //! `max(0, (requests - K·accepts) / (requests + 1))`. With `K = 2` nothing is rejected until the
 //! backend sheds more than half of what it gets; during a full outage almost everything is
@@ -83,7 +83,7 @@ impl ClientThrottle {
         false
     }
 
-    /// An attempt was sent at `now`.
+    /// An attempt's outcome came at `now` (counted then, so attempts in flight do not count).
     pub fn record_request(&mut self, now: Millis) {
         self.window.add(now, 1, 0);
     }

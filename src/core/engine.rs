@@ -948,7 +948,6 @@ impl<R: Rng> Engine<R> {
             match adm {
                 Admission::Allowed { probe } => {
                     s.budget.record_request(now);
-                    Self::adaptive_sent(s, now);
                     s.sent += 1;
                     if let Some(t) = self.ticket_mut(id) {
                         t.probe = probe;

@@ -3,8 +3,9 @@
 //!
 //! Where they sit in the order of `engine.rs`: SRE client-side throttling right after the
 //! breaker check in `submit` (new requests only: retries are governed by the retry budget;
-//! `system` priority is exempt); every attempt counts as a request at dispatch; every outcome
-//! may count as an accept and may lower the category's adaptive rate; the adaptive rate is handed
+//! `system` priority is exempt); every attempt's outcome counts as a request (when it is known,
+//! so a burst in flight does not look like a refusal), may count as an accept and may lower the
+//! category's adaptive rate; the adaptive rate is handed
 //! to the category's rate limiter before it is asked (submit, pump).
 
 use super::super::adaptive::{is_accept, is_throttling, ClientThrottle};
@@ -47,13 +48,6 @@ impl<R: Rng> Engine<R> {
         })
     }
 
-    /// An attempt of `service` was dispatched.
-    pub(super) fn adaptive_sent(s: &mut Service, now: Millis) {
-        if let Some(t) = s.throttle.as_mut() {
-            t.record_request(now);
-        }
-    }
-
     /// An attempt's outcome: SRE accepts, and throttling answers lower the category's rate.
     pub(super) fn adaptive_outcome(
         &mut self,
@@ -71,10 +65,16 @@ impl<R: Rng> Engine<R> {
             Outcome::NetworkError => 0,
             Outcome::AttemptTimeout => 1,
         };
-        if is_accept(status) {
-            if let Some(t) = self.svc(service).and_then(|s| s.throttle.as_mut()) {
+        // Counted when the answer is known, not when sent: a burst still in flight is not a
+        // backend refusing it (Envoy's admission control counts the same way).
+        let accepted = is_accept(status);
+        if let Some(t) = self.svc(service).and_then(|s| s.throttle.as_mut()) {
+            t.record_request(now);
+            if accepted {
                 t.record_accept(now);
             }
+        }
+        if accepted {
             return;
         }
         let hint = status == 503 && retry::server_hint_ms(outcome, now_wall_ms).is_some();
