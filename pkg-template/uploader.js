@@ -502,6 +502,10 @@ export class Uploader {
         // The guard's breaker is open for this endpoint: the whole queue waits for it.
         status = 503;
         retryAfter = String(Math.max(1, Math.ceil((e.details?.retryInMs || 1000) / 1000)));
+      } else if (e?.code === 'ERR_SHED' && e.details?.reason === 'adaptive') {
+        // Adaptive throttling refused it locally (the backend is shedding load): the queue waits.
+        status = 503;
+        retryAfter = '1';
       } else if (e instanceof TypeError) {
         this._netFailure();
       }

@@ -337,3 +337,74 @@ fn a_burst_still_in_flight_is_not_a_refusal() {
         "{snap}"
     );
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+    use resource_guard::core::breaker::CircuitBreaker;
+    use resource_guard::core::config::{BreakerSpec, FailureRateSpec};
+
+    proptest! {
+        /// Any sequence of times (also backwards) and answers: probabilities stay in [0, 1), the
+        /// adaptive rate within [minRate, 1], nothing panics.
+        #[test]
+        fn adaptive_state_stays_in_range(
+            steps in proptest::collection::vec((0u64..200_000, 0u8..4, any::<bool>()), 1..300),
+            k in 1.0f64..100.0,
+            window_ms in 1u64..10_000_000,
+            min_rate in 0.001f64..1.0,
+            per_ms in 0u64..5_000_000,
+        ) {
+            let spec = AdaptiveSpec { k, window_ms, min_rate };
+            let mut sre = ClientThrottle::new(spec);
+            let mut rate = AdaptiveRate::new(spec, per_ms);
+            let mut t = 0u64;
+            for (dt, what, back) in steps {
+                t = if back { t.saturating_sub(dt) } else { t.saturating_add(dt) };
+                let now = Millis(t);
+                match what {
+                    0 => sre.record_request(now),
+                    1 => sre.record_accept(now),
+                    2 => { let _ = sre.should_reject(now, || 0.5); }
+                    _ => { rate.on_throttled(now); }
+                }
+                let p = sre.reject_probability(now);
+                prop_assert!((0.0..1.0).contains(&p), "p = {}", p);
+                let f = rate.factor(now);
+                prop_assert!(f >= min_rate - 1e-12 && f <= 1.0, "factor {}", f);
+                if let Some(pm) = rate.take_change(now) {
+                    prop_assert!(pm <= 1000);
+                }
+            }
+        }
+
+        /// A failure-rate breaker never opens with fewer calls in its window than the minimum,
+        /// nor while the failure rate is below the threshold.
+        #[test]
+        fn failure_rate_breaker_respects_minimum_and_threshold(
+            outcomes in proptest::collection::vec(any::<bool>(), 1..400),
+            threshold in 0.05f64..1.0,
+            minimum in 1u32..50,
+            calls in 1u32..100,
+        ) {
+            let spec = BreakerSpec { failure_threshold: 5, reset_timeout_ms: 1000, half_open_probes: 1 };
+            let rate = FailureRateSpec { threshold, minimum_calls: minimum, window_calls: calls, window_ms: 0 };
+            let mut b = CircuitBreaker::new(spec).with_failure_rate(Some(rate));
+            let mut recent: Vec<bool> = Vec::new();
+            for failed in outcomes {
+                recent.push(failed);
+                if recent.len() > calls as usize {
+                    recent.remove(0);
+                }
+                let tr = if failed { b.record_failure(Millis(0), false) } else { b.record_success(Millis(0), false) };
+                if tr.is_some() {
+                    let n = recent.len() as u32;
+                    let f = recent.iter().filter(|&&x| x).count() as f64;
+                    prop_assert!(n >= minimum, "opened with {} calls", n);
+                    prop_assert!(f >= threshold * f64::from(n), "opened at {}/{}", f, n);
+                    break;
+                }
+            }
+        }
+    }
+}
