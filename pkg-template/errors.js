@@ -11,7 +11,7 @@ export const CODES = [, 'ERR_INVALID_OPTION', 'ERR_QUEUE_FULL', 'ERR_SHED', 'ERR
 
 const MESSAGES = {
   ERR_QUEUE_FULL: (d) => `queue full (${d} waiting)`,
-  ERR_SHED: (d) => (d === 1 ? 'shed: the heap is at its limit and this work is low priority' : 'shed: a higher-priority request took its queue slot'),
+  ERR_SHED: (d) => (d === 1 ? 'shed: the heap is at its limit and this work is low priority' : d === 3 ? 'shed: the service is shedding load (adaptive throttling)' : 'shed: a higher-priority request took its queue slot'),
   ERR_TIMEOUT: (d) => ['timed out', 'attempt timed out (timeoutMs)', 'deadline passed (deadlineMs)', 'timed out waiting in the queue', 'job timed out (timeoutMs)'][d] || 'timed out',
   ERR_CIRCUIT_OPEN: (d) => `circuit open; retry in ${d} ms`,
   ERR_RETRIES_EXHAUSTED: (d) => (d ? `gave up: retries exhausted (last status ${d})` : 'gave up: retries exhausted after network failures'),
@@ -29,7 +29,7 @@ const DETAIL_KEYS = {
   ERR_RETRY_AFTER_TOO_LONG: 'retryAfterMs',
   ERR_PAYLOAD_TOO_LARGE: 'bytes',
 };
-const SHED = ['', 'heapLimit', 'queueFull'];
+const SHED = ['', 'heapLimit', 'queueFull', 'adaptive'];
 const TIMEOUT = ['', 'attempt', 'deadline', 'queue', 'job'];
 
 export class ResourceGuardError extends Error {

@@ -51,6 +51,34 @@ export interface BreakerSpecOptions {
   resetTimeoutMs?: number;
   /** Probes let through while half-open. @default 1 */
   halfOpenProbes?: number;
+  /**
+   * Failure-rate mode (0.01 to 1): open when `failures / calls >= failureRate` over the window
+   * with at least `minimumCalls` calls, instead of counting consecutive failures (resilience4j,
+   * cockatiel's SamplingBreaker). A service inherits the default breaker's mode and keys.
+   * @default none: consecutive mode
+   */
+  failureRate?: number;
+  /** Failure-rate mode: calls in the window before the rate counts. @default 20 */
+  minimumCalls?: number;
+  /** Failure-rate mode: a time window of this many ms (12 buckets). @default 30000 */
+  windowMs?: number;
+  /** Failure-rate mode: a count window of the last N calls instead (not with windowMs). */
+  windowCalls?: number;
+}
+
+/**
+ * Adaptive throttling: SRE client-side throttling per service (reject locally, as ERR_SHED with
+ * reason 'adaptive', with probability max(0, (requests − k·accepts) / (requests + 1)); `system`
+ * priority exempt) and an adaptive rate per category (429 or 503 with a hint multiply it by 0.7;
+ * it recovers along a CUBIC curve to the configured rate, which is the ceiling).
+ */
+export interface AdaptiveOptions {
+  /** SRE multiplier K (1 to 100): nothing is rejected while accepts >= requests / k. @default 2 */
+  k?: number;
+  /** Window over which requests and accepts are counted, ms. @default 120000 */
+  windowMs?: number;
+  /** Lowest adaptive rate, as a fraction of the configured rate (0.001 to 1). @default 0.1 */
+  minRate?: number;
 }
 
 export interface BreakerOptions extends BreakerSpecOptions {
@@ -123,6 +151,8 @@ export interface GuardOptions {
   heap?: HeapOptions;
   cache?: CacheOptions;
   report?: ReportOptions;
+  /** Adaptive throttling; `true` or `{}` for the defaults. @default false (off) */
+  adaptive?: AdaptiveOptions | boolean;
 }
 
 export interface GuardRequestInit extends Omit<RequestInit, 'priority'> {
@@ -174,6 +204,8 @@ export interface CategorySnapshot {
   parked: number;
   /** The longest server hint holding any service of this category, ms (0: none). */
   blockedForMs: number;
+  /** The rate in force after adaptive throttling (`factor` of `limit`; 1 when off). */
+  effectiveRate: { requests: number; perMs: number; factor: number } | null;
   counters: { sent: number; retried: number; throttled: number; shed: number; failed: number; timedOut: number; completed: number };
 }
 
@@ -184,6 +216,10 @@ export interface ServiceSnapshot {
   retryBudget: number;
   /** Server hints (Retry-After, `retryAfterMs`, RateLimit) holding this service, ms left per category. */
   blockedForMs: Record<string, number>;
+  /** Failure-rate mode: calls and failures in the window. */
+  window?: { calls: number; failures: number };
+  /** Adaptive throttling: SRE counts over `adaptive.windowMs` and the current rejection probability. */
+  adaptive?: { requests: number; accepts: number; rejectProbability: number };
   counters: { sent: number; failed: number };
 }
 
@@ -239,11 +275,13 @@ export interface HeapReading {
   wasmBytes: number;
 }
 
-export interface ThrottleEvent { category: string; reason: 'window' | 'burst' | 'serverHint' | 'paced' | 'concurrency' | 'degraded' | 'queue'; waitMs: number }
-export interface RetryEvent { attempt: number; delayMs: number; source: 'backoff' | 'retryAfter' | 'body'; status: number }
-export interface GiveUpEvent { reason: 'notRetryable' | 'methodNotSafe' | 'serverSaysNo' | 'retriesExhausted' | 'budgetExhausted' | 'hintTooLong' | 'pastDeadline'; attempts: number; status: number }
+/** `effectiveRate`: the category's rate in force (after adaptive throttling) when it has one. */
+export interface ThrottleEvent { category: string; reason: 'window' | 'burst' | 'serverHint' | 'paced' | 'concurrency' | 'degraded' | 'queue'; waitMs: number; effectiveRate?: { requests: number; perMs: number } }
+/** `method` and `service` (the breaker key, usually the origin) are those of the request. */
+export interface RetryEvent { attempt: number; delayMs: number; source: 'backoff' | 'retryAfter' | 'body'; status: number; method?: string; service?: string }
+export interface GiveUpEvent { reason: 'notRetryable' | 'methodNotSafe' | 'serverSaysNo' | 'retriesExhausted' | 'budgetExhausted' | 'hintTooLong' | 'pastDeadline'; attempts: number; status: number; method?: string; service?: string }
 export interface BreakerEvent { service: string; from: BreakerStateName; to: BreakerStateName; retryInMs: number }
-export interface ShedEvent { category: string; priority: Priority; reason: 'heapLimit' | 'queueFull' }
+export interface ShedEvent { category: string; priority: Priority; reason: 'heapLimit' | 'queueFull' | 'adaptive' }
 export interface HeapEvent { level: HeapLevel; previous: HeapLevel; usedBytes: number }
 export interface ReportEvent { count: number; bytes: number }
 export interface CleanupErrorEvent { level: HeapLevel; error: unknown }

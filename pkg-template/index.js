@@ -162,6 +162,7 @@ class Call {
   /** Starts one attempt (the core admitted it). A throw here never leaks the ticket. */
   go() {
     if (this.settled) return;
+    this.g._tap?.start(this); // instrumentation (resource-guard/otel), when installed
     this.timedOut = NET;
     this.limitAt = Infinity;
     let p;
@@ -237,6 +238,11 @@ class Call {
 
   verdict(v, res, err) {
     const g = this.g;
+    // Events about this call go out while it is still known (retry and giveUp carry its method
+    // and service); the error is read from the core first.
+    const failed = v < -2 ? coreError(g._core, -10 - v, err) : undefined;
+    const serverCode = failed && res ? g._core.serverCode() : undefined;
+    if (g._out.length) g._drain();
     if (v === -1) {
       this.settle(res);
     } else if (v === -2) {
@@ -246,14 +252,11 @@ class Call {
       if (res && res.body) res.body.cancel().catch(() => {});
       g._schedule();
     } else {
-      const code = -10 - v;
-      const e = coreError(g._core, code, err);
       if (res) {
-        e.details.status = res.status;
-        const sc = g._core.serverCode();
-        if (sc !== undefined) e.details.serverCode = sc;
+        failed.details.status = res.status;
+        if (serverCode !== undefined) failed.details.serverCode = serverCode;
       }
-      this.settle(undefined, e);
+      this.settle(undefined, failed);
     }
     g._drain();
   }
@@ -285,7 +288,7 @@ class Call {
         cache.store(this.input, res, this.init); // clones synchronously; the caller gets the original
       } else if (!res || res.status >= 500 || res.status === 429) {
         // The service cannot answer: serve the last good response, marked stale.
-        fallbackOr(g, this.input, this.init, res, err).then(this.resolve, this.reject);
+        fallbackOr(g, this.input, this.init, res, err, this).then(this.resolve, this.reject);
         return;
       }
     }
@@ -295,12 +298,15 @@ class Call {
 }
 
 /** Resolves with the cached response for `input` (marked stale) or settles as the failure did. */
-function fallbackOr(g, input, init, res, err) {
+function fallbackOr(g, input, init, res, err, call) {
   const original = () => {
     if (res && err === undefined) return res;
     throw err;
   };
-  return g._cache.fallback(input, init).then((stale) => stale || original(), original);
+  return g._cache.fallback(input, init).then((stale) => {
+    if (stale && call) g._tap?.fallback(call, stale);
+    return stale || original();
+  }, original);
 }
 
 /** One guarded job (`guard.run`). */
@@ -466,9 +472,13 @@ export class ResourceGuard {
     const set = this._listeners.get(name);
     if (!set || !set.size) return;
     const payload = JSON.parse(json);
+    // retry and giveUp name their ticket: add the request's method and service, and hand the
+    // caller's context (captured by resource-guard/otel) to listeners as a second argument.
+    const call = name === 'retry' || name === 'giveUp' ? this._calls.get(num) : undefined;
+    if (call?.method) payload.method = call.method, payload.service = call.service;
     for (const fn of [...set]) {
       try {
-        fn(payload);
+        fn(payload, call?.ctx);
       } catch (e) {
         queueMicrotask(() => { throw e; }); // a listener's bug must not break the guard
       }
@@ -578,7 +588,7 @@ export class ResourceGuard {
       this._drain();
       // An open breaker (or a hint outlasting the deadline) fails fast without the network: the
       // cache may still answer.
-      if (cacheable && (e.code === 'ERR_CIRCUIT_OPEN' || e.code === 'ERR_RETRY_AFTER_TOO_LONG')) return fallbackOr(this, input, platformInit, undefined, e);
+      if (cacheable && (e.code === 'ERR_CIRCUIT_OPEN' || e.code === 'ERR_RETRY_AFTER_TOO_LONG')) return fallbackOr(this, input, platformInit, undefined, e, this._tap && { method, service: String(service), category, ctx: this._tap.call({ method, service: String(service), category }) });
       return Promise.reject(e);
     }
     const id = (r - (r % 2)) / 2;
@@ -586,6 +596,11 @@ export class ResourceGuard {
     return new Promise((resolve, reject) => {
       const call = new Call(this, id, input, platformInit, timeoutMs, deadlineAt, signal, resolve, reject);
       call.cacheable = cacheable;
+      call.method = method;
+      call.service = String(service);
+      call.category = category;
+      // Instrumentation (resource-guard/otel): the caller's context (its active span) at this call.
+      if (this._tap) call.ctx = this._tap.call(call);
       this._calls.set(id, call);
       if (r % 2 === 1) {
         call.go();

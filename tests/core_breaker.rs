@@ -276,3 +276,172 @@ proptest! {
         }
     }
 }
+
+// ---- failure-rate mode (issue 17) ----------------------------------------------------------
+
+use resource_guard::core::config::{FailureRateSpec, GuardConfig};
+use resource_guard::core::engine::{Engine, Priority, Submit};
+use resource_guard::core::error::GuardError;
+use resource_guard::core::rng::SeqRng;
+
+fn rate_spec(
+    threshold: f64,
+    minimum_calls: u32,
+    window_calls: u32,
+    window_ms: u64,
+) -> FailureRateSpec {
+    FailureRateSpec {
+        threshold,
+        minimum_calls,
+        window_calls,
+        window_ms,
+    }
+}
+
+#[test]
+fn failure_rate_mode_opens_exactly_at_the_threshold_once_minimum_calls_are_in() {
+    let now = Millis(0);
+    let mut b =
+        CircuitBreaker::new(spec(5, 60_000, 1)).with_failure_rate(Some(rate_spec(0.5, 10, 10, 0)));
+    // Nine consecutive failures: the consecutive rule (5) would have opened; too few calls here.
+    for _ in 0..9 {
+        assert_eq!(b.record_failure(now, false), None);
+    }
+    assert_eq!(b.window_counts(now), Some((9, 9)));
+    // Success dilutes: the 10 most recent calls are 8 failures and 2 successes after this...
+    let mut b =
+        CircuitBreaker::new(spec(5, 60_000, 1)).with_failure_rate(Some(rate_spec(0.5, 10, 10, 0)));
+    for _ in 0..5 {
+        b.record_success(now, false);
+    }
+    for _ in 0..4 {
+        assert_eq!(b.record_failure(now, false), None); // 4 of 9
+    }
+    // ...the tenth call, a failure, makes 5 of 10 = 0.5: open.
+    assert_eq!(
+        b.record_failure(now, false),
+        t(BreakerState::Closed, BreakerState::Open)
+    );
+    // Probing is the same as in consecutive mode, and the window starts empty after closing.
+    assert_eq!(b.admit(Millis(60_000)).0, PROBE);
+    b.record_success(Millis(60_001), true);
+    assert_eq!(b.state(Millis(60_001)), BreakerState::Closed);
+    assert_eq!(b.window_counts(Millis(60_001)), Some((0, 0)));
+    assert!(b.is_fresh());
+}
+
+#[test]
+fn a_time_window_forgets_old_failures() {
+    let mut b = CircuitBreaker::new(spec(5, 60_000, 1))
+        .with_failure_rate(Some(rate_spec(0.5, 4, 0, 12_000)));
+    for i in 0..3 {
+        b.record_failure(Millis(i * 100), false);
+    }
+    assert!(!b.is_fresh_at(Millis(11_000)));
+    // 12 s later they have slid out: one more failure is 1 of 1 call, below the minimum.
+    assert!(b.is_fresh_at(Millis(12_000)));
+    assert_eq!(b.record_failure(Millis(12_000), false), None);
+    assert_eq!(b.window_counts(Millis(12_000)), Some((1, 1)));
+}
+
+/// Ten calls a second for ten minutes against a backend that fails in bursts of 5 out of every
+/// 25 calls (20 %) in minutes 2..5 and always in minutes 5..7. Returns (sent, rejected) per
+/// minute for a breaker.
+fn breaker_curve(mut b: CircuitBreaker) -> (Vec<u32>, Vec<u32>) {
+    let mut sent = vec![0u32; 10];
+    let mut rejected = vec![0u32; 10];
+    let mut n = 0u64;
+    for step in 0..10 * 600u64 {
+        let now = Millis(step * 100);
+        let m = (step / 600) as usize;
+        match b.admit(now).0 {
+            Admission::Rejected { .. } => rejected[m] += 1,
+            Admission::Allowed { probe } => {
+                sent[m] += 1;
+                n += 1;
+                let fails = match m {
+                    2..=4 => n % 25 < 5,
+                    5 | 6 => true,
+                    _ => false,
+                };
+                if fails {
+                    b.record_failure(now, probe);
+                } else {
+                    b.record_success(now, probe);
+                }
+            }
+        }
+    }
+    (sent, rejected)
+}
+
+#[test]
+fn a_failure_rate_breaker_rides_out_a_partial_outage_and_opens_on_a_full_one() {
+    let rate = CircuitBreaker::new(spec(5, 10_000, 1))
+        .with_failure_rate(Some(rate_spec(0.5, 20, 0, 30_000)));
+    let (sent, rejected) = breaker_curve(rate);
+    // 20 % failures never open it: every call goes out in minutes 0..5.
+    for m in 0..5 {
+        assert_eq!((sent[m], rejected[m]), (600, 0), "minute {m}");
+    }
+    // The full outage opens it once half the 30 s window failed: the window held 20 % failures,
+    // so that takes about 11 s (60 − 2t + 10t = 150 of 300 calls); afterwards only a probe per
+    // reset timeout (10 s) reaches the backend.
+    assert!((100..=120).contains(&sent[5]), "minute 5: {}", sent[5]);
+    assert!(rejected[5] >= 480, "minute 5: {}", rejected[5]);
+    assert_eq!(sent[6], 6, "one probe per 10 s");
+    // The first probe after the outage closes it: minute 7 loses at most one reset timeout.
+    assert!(sent[7] >= 500, "minute 7: {}", sent[7]);
+    for m in 8..10 {
+        assert_eq!((sent[m], rejected[m]), (600, 0), "minute {m}");
+    }
+
+    // The consecutive rule (5 in a row) opens on every burst of the partial outage instead.
+    let (sent, rejected) = breaker_curve(CircuitBreaker::new(spec(5, 10_000, 1)));
+    for m in 2..5 {
+        assert!(
+            rejected[m] > 300,
+            "minute {m}: consecutive rejects {}",
+            rejected[m]
+        );
+        assert!(sent[m] < 300, "minute {m}");
+    }
+}
+
+#[test]
+fn the_engine_applies_failure_rate_mode_per_service() {
+    let cfg = GuardConfig::from_json(
+        r#"{"rateLimit":{"requests":1000,"perMs":1000},"retry":{"maxRetries":0},
+            "breaker":{"services":{"https://rate":{"failureRate":0.5,"minimumCalls":10,"windowCalls":10}}}}"#,
+    )
+    .unwrap();
+    let mut e = Engine::new(cfg, SeqRng::new(vec![0.5]));
+    let run = |e: &mut Engine<SeqRng>, svc: &'static str, status: u16| match e
+        .submit(Millis(0), &Submit::request(0, Priority::Normal, svc, "GET"))
+    {
+        Ok(a) => {
+            e.on_status(Millis(0), 0, a.id, status, None, None);
+            true
+        }
+        Err(GuardError::CircuitOpen { .. }) => false,
+        Err(other) => panic!("{other:?}"),
+    };
+    // Five failures open the default (consecutive) breaker...
+    for _ in 0..5 {
+        assert!(run(&mut e, "https://plain", 500));
+    }
+    assert!(!run(&mut e, "https://plain", 200));
+    // ...but not the failure-rate one, which needs 10 calls and half of them failed.
+    for _ in 0..5 {
+        assert!(run(&mut e, "https://rate", 200));
+    }
+    for _ in 0..5 {
+        assert!(run(&mut e, "https://rate", 500));
+    }
+    assert!(!run(&mut e, "https://rate", 200));
+    let snap = e.snapshot_json(Millis(0));
+    assert!(
+        snap.contains(r#""window":{"calls":0,"failures":0}"#),
+        "{snap}"
+    );
+}

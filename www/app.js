@@ -18,12 +18,15 @@ const OPTIONS = {
   queue: { maxDepth: 1000 },
   categories: { upload: { requests: 5, perMs: 1000 } }, // 10,000 records in 20 batches: about 4 s
   report: { endpoint: '/reports', flushIntervalMs: 2000 },
+  // Adaptive throttling: a backend that sheds load (503 + hint) lowers the effective rate, and
+  // sheds locally once it refuses more than half; a 20 s window so the demo reacts quickly.
+  adaptive: { windowMs: 20_000 },
 };
 const EVENTS = ['throttle', 'retry', 'giveUp', 'breaker', 'shed', 'heap', 'report', 'deadLetter', 'fallback'];
 const PRIORITIES = ['system', 'high', 'normal', 'low'];
 const COLORS = {
   heap: '#2563eb', warning: '#d97706', critical: '#dc2626', limit: '#7f1d1d',
-  rps: '#2563eb', limitLine: '#dc2626', errors: '#dc2626', pending: '#64748b',
+  rps: '#2563eb', limitLine: '#dc2626', effective: '#d97706', errors: '#dc2626', pending: '#64748b',
   system: '#7c3aed', high: '#dc2626', normal: '#2563eb', low: '#94a3b8',
   closed: '#16a34a', halfOpen: '#d97706', open: '#dc2626',
   stored: '#16a34a', dead: '#dc2626', reports: '#7c3aed',
@@ -50,6 +53,7 @@ function count(key) {
 const series = {
   heap: [], // [t, bytes]
   rps: [], // [t, starts in the last second]
+  rate: [], // [t, effective rate per second (after adaptive throttling)]
   errors: [], // [t, failed outcomes in the last second]
   queue: [], // [t, {system, high, normal, low}] from the snapshot, or [t, pending] from the page
   breaker: new Map(), // service -> [[t, state]]
@@ -194,7 +198,7 @@ async function setMode(patch) {
   return mode;
 }
 function showMode(mode) {
-  const on = { outage: !!mode.outage, ratelimit: !!mode.rateLimit, slow: !!mode.slowMs, drop: !!mode.dropRate };
+  const on = { outage: !!mode.outage, ratelimit: !!mode.rateLimit, slow: !!mode.slowMs, drop: !!mode.dropRate, shedload: !!mode.shed };
   for (const [id, value] of Object.entries(on)) $(id).setAttribute('aria-pressed', String(value));
 }
 const toggles = {
@@ -202,6 +206,7 @@ const toggles = {
   ratelimit: (on) => ({ rateLimit: on ? { requests: 10, perMs: 1000 } : null }),
   slow: (on) => ({ slowMs: on ? 1500 : 0 }),
   drop: (on) => ({ dropRate: on ? 0.3 : 0 }),
+  shedload: (on) => ({ shed: on ? { share: 0.5, retryAfterMs: 200 } : null }),
 };
 for (const [id, patch] of Object.entries(toggles)) {
   $(id).addEventListener('click', () => setMode(patch($(id).getAttribute('aria-pressed') !== 'true')).catch((e) => annotate('api', `mode failed: ${e.message}`)));
@@ -307,6 +312,8 @@ function sample() {
   while (failures.length && failures[0] < t - 1000) failures.shift();
   push(series.rps, [t, starts.length]);
   push(series.errors, [t, failures.length]);
+  const eff = snap?.categories?.api?.effectiveRate;
+  if (eff && eff.perMs > 0) push(series.rate, [t, (eff.requests * 1000) / eff.perMs]);
 
   const queued = snap?.categories?.api?.queued;
   if (queued && typeof queued === 'object') {
@@ -474,12 +481,17 @@ function drawRps(t1) {
   const yMax = niceMax(Math.max(0, ...series.rps.map((p) => p[1])) * 1.1, limit * 1.5);
   frame(c, yMax, fmtN, t1);
   hline(c, limit, yMax, COLORS.limitLine, `limit ${limit}/s`);
+  c.ctx.setLineDash([3, 3]);
+  line(c, series.rate, (p) => p[1], yMax, COLORS.effective, t1, 2);
+  c.ctx.setLineDash([]);
   line(c, series.errors, (p) => p[1], yMax, COLORS.errors, t1, 1);
   line(c, series.rps, (p) => p[1], yMax, COLORS.rps, t1);
-  legend(c, [['started/s', COLORS.rps], ['failed/s', COLORS.errors]]);
-  marks(c, ['throttle', 'retry', 'giveUp'], t1);
+  legend(c, [['started/s', COLORS.rps], ['failed/s', COLORS.errors], ['effective rate', COLORS.effective]]);
+  marks(c, ['throttle', 'retry', 'giveUp', 'shed'], t1);
   const last = series.rps.at(-1);
-  $('rps-now').textContent = last ? `${last[1]}/s now · ${series.errors.at(-1)?.[1] ?? 0} failed/s` : '';
+  const eff = series.rate.at(-1);
+  const rate = eff ? ` · effective rate ${fmtN(eff[1])}/s of limit ${limit}/s` : '';
+  $('rps-now').textContent = last ? `${last[1]}/s now · ${series.errors.at(-1)?.[1] ?? 0} failed/s${rate}` : '';
 }
 function drawQueue(t1) {
   const c = setup($('chart-queue'));
@@ -592,6 +604,8 @@ function render(snap) {
     leakedMB: leaked.length * 5,
     rps: series.rps.length,
     maxRps: Math.max(0, ...series.rps.map((p) => p[1])),
+    effectiveRate: series.rate.at(-1)?.[1] ?? null,
+    minEffectiveRate: series.rate.length ? Math.min(...series.rate.map((p) => p[1])) : null,
     queue: series.queue.length,
     queueSource,
     breaker: Object.fromEntries([...series.breaker].map(([k, v]) => [k, v.length])),

@@ -153,7 +153,18 @@ impl JsGuardCore {
                         .str(self.category_name(category))
                         .key("reason")
                         .str(throttle_name(reason));
-                    w.key("waitMs").u64(wait_ms).raw("}");
+                    w.key("waitMs").u64(wait_ms);
+                    // The rate in force (adaptive throttling may have lowered it).
+                    if let Some((requests, per_ms)) = self.engine.effective_rate(category) {
+                        w.key("effectiveRate")
+                            .raw("{")
+                            .key("requests")
+                            .u64(u64::from(requests))
+                            .key("perMs")
+                            .u64(per_ms)
+                            .raw("}");
+                    }
+                    w.raw("}");
                     self.sink.push(OUT_EVENT, EV_THROTTLE, 0.0, 0.0, &w.out);
                 }
                 Output::Retry {

@@ -34,11 +34,21 @@
 //! Probes still running when their half-open period ends stay counted until they report, so
 //! there are never more than `half_open_probes` probes in flight.
 //!
+//! # Failure-rate mode
+//! With a [`FailureRateSpec`] ([`CircuitBreaker::with_failure_rate`], option `breaker.failureRate`)
+//! the closed state counts calls and failures over a sliding window instead of consecutive
+//! failures (resilience4j's `failureRateThreshold` with `minimumNumberOfCalls`, cockatiel's
+//! `SamplingBreaker`): the breaker opens when at least `minimum_calls` calls are in the window and
+//! `failures / calls >= threshold`. The window is the last `window_calls` calls, or the last
+//! `window_ms` in [`crate::core::window::BUCKETS`] buckets. It starts empty each time the breaker
+//! closes; half-open probing is the same in both modes.
+//!
 //! The breaker never reads a clock: every transition takes `now` (ms). The engine keeps one per
 //! service (with the service's retry budget) and prunes them when idle and fresh.
 
-use super::config::BreakerSpec;
+use super::config::{BreakerSpec, FailureRateSpec};
 use super::time::Millis;
+use super::window::{CountWindow, TimeWindow};
 
 /// How long (ms) a request rejected while half-open (all probe slots taken) is told to wait:
 /// 1000, or the reset timeout when that is shorter (at least 1).
@@ -109,13 +119,72 @@ impl Inner {
     }
 }
 
-/// One service's consecutive-failure circuit breaker.
+/// The sliding window of the failure-rate mode.
+#[derive(Clone, Debug)]
+enum Sampler {
+    Calls(CountWindow),
+    Time(TimeWindow),
+}
+
+/// Failure-rate mode: its rule, its window and the time of the last call counted.
+#[derive(Clone, Debug)]
+struct RateMode {
+    spec: FailureRateSpec,
+    sampler: Sampler,
+    last_at: Millis,
+}
+
+impl RateMode {
+    fn new(spec: FailureRateSpec) -> Self {
+        let sampler = if spec.window_calls > 0 {
+            Sampler::Calls(CountWindow::new(spec.window_calls))
+        } else {
+            Sampler::Time(TimeWindow::new(spec.window_ms))
+        };
+        RateMode {
+            spec,
+            sampler,
+            last_at: Millis(0),
+        }
+    }
+
+    /// Counts one call; true when the window now says "open".
+    fn record(&mut self, now: Millis, failed: bool) -> bool {
+        self.last_at = now;
+        match &mut self.sampler {
+            Sampler::Calls(w) => w.record(failed),
+            Sampler::Time(w) => w.add(now, 1, u32::from(failed)),
+        }
+        let (calls, failures) = self.counts(now);
+        failed
+            && calls >= self.spec.minimum_calls.max(1)
+            && f64::from(failures) >= self.spec.threshold * f64::from(calls)
+    }
+
+    fn counts(&self, now: Millis) -> (u32, u32) {
+        match &self.sampler {
+            Sampler::Calls(w) => w.counts(),
+            Sampler::Time(w) => w.counts(now),
+        }
+    }
+
+    fn clear(&mut self) {
+        match &mut self.sampler {
+            Sampler::Calls(w) => w.clear(),
+            Sampler::Time(w) => w.clear(),
+        }
+    }
+}
+
+/// One service's circuit breaker: consecutive failures, or a failure rate over a window.
 #[derive(Clone, Debug)]
 pub struct CircuitBreaker {
     spec: BreakerSpec,
     inner: Inner,
     /// Probes admitted in an earlier half-open period that have not reported yet.
     stray_probes: u32,
+    /// The failure-rate mode, when configured.
+    rate: Option<RateMode>,
 }
 
 impl CircuitBreaker {
@@ -127,7 +196,27 @@ impl CircuitBreaker {
             spec,
             inner: Inner::Closed { failures: 0 },
             stray_probes: 0,
+            rate: None,
         }
+    }
+
+    /// Switches the closed state to the failure-rate rule of `spec` (`None`: keep consecutive
+    /// failures). A threshold outside `(0, 1]` acts as 1, a minimum of 0 calls as 1.
+    #[must_use]
+    pub fn with_failure_rate(mut self, spec: Option<FailureRateSpec>) -> Self {
+        self.rate = spec.map(|mut s| {
+            if !(s.threshold > 0.0 && s.threshold <= 1.0) {
+                s.threshold = 1.0;
+            }
+            RateMode::new(s)
+        });
+        self
+    }
+
+    /// In failure-rate mode, `(calls, failures)` in the window at `now`.
+    #[must_use]
+    pub fn window_counts(&self, now: Millis) -> Option<(u32, u32)> {
+        self.rate.as_ref().map(|r| r.counts(now))
     }
 
     /// The spec it was built with.
@@ -183,9 +272,13 @@ impl CircuitBreaker {
     /// Reports a success at `now` (ms). Closed: resets the failure count. Half-open and
     /// `probe`: closes. A non-probe success while open or half-open was sent before the break
     /// and is ignored.
-    pub fn record_success(&mut self, _now: Millis, probe: bool) -> Option<Transition> {
+    pub fn record_success(&mut self, now: Millis, probe: bool) -> Option<Transition> {
         if probe {
             self.release_probe();
+        }
+        if let (Inner::Closed { .. }, Some(r)) = (self.inner, self.rate.as_mut()) {
+            r.record(now, false);
+            return None;
         }
         match self.inner {
             Inner::Closed { .. } => self.set(Inner::Closed { failures: 0 }),
@@ -200,6 +293,13 @@ impl CircuitBreaker {
     pub fn record_failure(&mut self, now: Millis, probe: bool) -> Option<Transition> {
         if probe {
             self.release_probe();
+        }
+        if let (Inner::Closed { .. }, Some(r)) = (self.inner, self.rate.as_mut()) {
+            return if r.record(now, true) {
+                self.open(now)
+            } else {
+                None
+            };
         }
         match self.inner {
             Inner::Closed { failures } => {
@@ -247,20 +347,34 @@ impl CircuitBreaker {
         }
     }
 
-    /// Consecutive failures counted while closed (0 in the other states).
+    /// Consecutive failures counted while closed (0 in the other states); in failure-rate mode,
+    /// the failures in the window as of the last call.
     #[must_use]
     pub fn failures(&self) -> u32 {
-        match self.inner {
-            Inner::Closed { failures } => failures,
+        match (self.inner, &self.rate) {
+            (Inner::Closed { .. }, Some(r)) => r.counts(r.last_at).1,
+            (Inner::Closed { failures }, None) => failures,
             _ => 0,
         }
     }
 
     /// True when closed with 0 failures and no probe outstanding: indistinguishable from new,
-    /// so it can be pruned.
+    /// so it can be pruned. (Failure-rate mode: no failure in the window as of the last call;
+    /// see [`CircuitBreaker::is_fresh_at`].)
     #[must_use]
     pub fn is_fresh(&self) -> bool {
-        self.inner == Inner::Closed { failures: 0 } && self.stray_probes == 0
+        self.is_fresh_at(self.rate.as_ref().map_or(Millis(0), |r| r.last_at))
+    }
+
+    /// [`CircuitBreaker::is_fresh`] at `now`: a time window's failures age out.
+    #[must_use]
+    pub fn is_fresh_at(&self, now: Millis) -> bool {
+        matches!(self.inner, Inner::Closed { .. })
+            && self.stray_probes == 0
+            && match &self.rate {
+                Some(r) => r.counts(now).1 == 0,
+                None => self.inner == Inner::Closed { failures: 0 },
+            }
     }
 
     fn probes(&self) -> u32 {
@@ -272,6 +386,10 @@ impl CircuitBreaker {
     }
 
     fn open(&mut self, now: Millis) -> Option<Transition> {
+        // The window starts empty when the breaker closes again.
+        if let Some(r) = self.rate.as_mut() {
+            r.clear();
+        }
         self.set(Inner::Open {
             until: now.plus(self.spec.reset_timeout_ms),
         })

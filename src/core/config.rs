@@ -95,6 +95,31 @@ pub struct BreakerSpec {
     pub half_open_probes: u32,
 }
 
+/// Adaptive throttling (`adaptive`): SRE client-side throttling and the adaptive rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdaptiveSpec {
+    /// SRE multiplier K (≥ 1): reject with `max(0, (requests − K·accepts)/(requests + 1))`.
+    pub k: f64,
+    /// Window over which requests and accepts are counted, ms.
+    pub window_ms: u64,
+    /// Lowest adaptive rate, as a fraction of the configured rate (0..=1].
+    pub min_rate: f64,
+}
+
+/// The failure-rate mode of a breaker (`breaker.failureRate`): open when at least
+/// `minimum_calls` calls in the window failed at `threshold` or more.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FailureRateSpec {
+    /// Failure fraction (0..=1] that opens the breaker.
+    pub threshold: f64,
+    /// Calls in the window before the rate counts.
+    pub minimum_calls: u32,
+    /// The window: the last `window_calls` calls when non-zero, else the last `window_ms`.
+    pub window_calls: u32,
+    /// Time window, ms (used when `window_calls` is 0).
+    pub window_ms: u64,
+}
+
 /// Heap guard settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HeapConfig {
@@ -164,6 +189,12 @@ pub struct GuardConfig {
     pub breaker: BreakerSpec,
     /// Per-service breakers.
     pub breaker_services: Vec<(String, BreakerSpec)>,
+    /// Failure-rate mode of the default breaker, when `breaker.failureRate` is given.
+    pub breaker_rate: Option<FailureRateSpec>,
+    /// Failure-rate modes per service (inheriting the default's keys).
+    pub breaker_rate_services: Vec<(String, FailureRateSpec)>,
+    /// Adaptive throttling, when `adaptive` is given (off by default).
+    pub adaptive: Option<AdaptiveSpec>,
     /// Heap guard.
     pub heap: HeapConfig,
     /// Response cache, if enabled.
@@ -186,6 +217,15 @@ impl GuardConfig {
             .iter()
             .find(|(k, _)| k == service)
             .map_or(self.breaker, |(_, s)| *s)
+    }
+
+    /// The failure-rate mode for `service`, if any.
+    #[must_use]
+    pub fn breaker_rate_for(&self, service: &str) -> Option<FailureRateSpec> {
+        self.breaker_rate_services
+            .iter()
+            .find(|(k, _)| k == service)
+            .map_or(self.breaker_rate, |(_, s)| Some(*s))
     }
 
     /// Parses and validates options given as JSON text (the driver passes `JSON.stringify(options)`,
@@ -356,6 +396,29 @@ impl GuardConfig {
             })
             .collect();
 
+        let breaker_rate = failure_rate_spec(&f, "breaker.", None, None)?;
+        let mut breaker_rate_services = Vec::new();
+        for name in f.instances("breaker.services.*") {
+            if let Some(spec) =
+                failure_rate_spec(&f, "breaker.services.*.", Some(name), breaker_rate)?
+            {
+                breaker_rate_services.push((name.to_owned(), spec));
+            }
+        }
+        // `adaptive: false` (or absent) is off; `true` or an object turns it on.
+        let adaptive = match f.get("adaptive", None) {
+            Some(Value::Bool(false)) | None => None,
+            Some(_) => Some(AdaptiveSpec {
+                k: f.num("adaptive.k", None).unwrap_or(d::ADAPTIVE_K),
+                window_ms: f
+                    .u64("adaptive.windowMs", None)
+                    .unwrap_or(d::ADAPTIVE_WINDOW_MS),
+                min_rate: f
+                    .num("adaptive.minRate", None)
+                    .unwrap_or(d::ADAPTIVE_MIN_RATE),
+            }),
+        };
+
         let heap = HeapConfig {
             budget_bytes: f
                 .u64("heap.budgetBytes", None)
@@ -418,6 +481,9 @@ impl GuardConfig {
             retry,
             breaker,
             breaker_services,
+            breaker_rate,
+            breaker_rate_services,
+            adaptive,
             heap,
             cache,
             report,
@@ -494,6 +560,67 @@ fn breaker_spec(
     }
 }
 
+/// The failure-rate keys under `prefix` (`breaker.` or `breaker.services.*.` for `instance`),
+/// over `base` (the default breaker's mode, inherited by services). `None`: consecutive mode.
+fn failure_rate_spec(
+    f: &Fields<'_>,
+    prefix: &str,
+    instance: Option<&str>,
+    base: Option<FailureRateSpec>,
+) -> Result<Option<FailureRateSpec>, GuardError> {
+    let key = |k: &str| {
+        let mut p = String::from(prefix);
+        p.push_str(k);
+        p
+    };
+    let path = |k: &str| {
+        let mut p = match instance {
+            Some(name) => {
+                let mut p = String::from("breaker.services.");
+                p.push_str(name);
+                p.push('.');
+                p
+            }
+            None => String::from("breaker."),
+        };
+        p.push_str(k);
+        p
+    };
+    let threshold = f.num(&key("failureRate"), instance);
+    let calls = f.u32(&key("windowCalls"), instance);
+    let ms = f.u64(&key("windowMs"), instance);
+    let min = f.u32(&key("minimumCalls"), instance);
+    if calls.is_some() && ms.is_some() {
+        return Err(GuardError::InvalidOption {
+            path: path("windowCalls"),
+            reason: "cannot be combined with windowMs (count- or time-based, not both)",
+        });
+    }
+    let Some(threshold) = threshold.or(base.map(|b| b.threshold)) else {
+        if calls.is_some() || ms.is_some() || min.is_some() {
+            return Err(GuardError::InvalidOption {
+                path: path("failureRate"),
+                reason: "is required with minimumCalls, windowMs or windowCalls",
+            });
+        }
+        return Ok(None);
+    };
+    let (window_calls, window_ms) = match (calls, ms, base) {
+        (Some(c), _, _) => (c, 0),
+        (None, Some(m), _) => (0, m),
+        (None, None, Some(b)) => (b.window_calls, b.window_ms),
+        (None, None, None) => (0, d::BREAKER_WINDOW_MS),
+    };
+    Ok(Some(FailureRateSpec {
+        threshold,
+        minimum_calls: min
+            .or(base.map(|b| b.minimum_calls))
+            .unwrap_or(d::BREAKER_MINIMUM_CALLS),
+        window_calls,
+        window_ms,
+    }))
+}
+
 /// Marker the JS driver substitutes for functions, symbols and non-finite numbers, so that a
 /// misplaced callback is reported rather than dropped by `JSON.stringify`.
 pub const UNSERIALIZABLE_MARKER: &str = "\u{0}unserializable";
@@ -503,6 +630,8 @@ pub const UNSERIALIZABLE_MARKER: &str = "\u{0}unserializable";
 enum Kind {
     /// An object with the keys listed under it.
     Obj,
+    /// `false`, `true` or an object with the keys listed under it (`adaptive`).
+    ObjOrBool,
     /// An object with free keys (category or service names) whose values match `<path>.*`.
     Map(usize),
     /// An integer in the inclusive range.
@@ -558,11 +687,23 @@ static SCHEMA: &[(&str, Kind)] = &[
     ("breaker.failureThreshold", Kind::Int(1, 1000)),
     ("breaker.resetTimeoutMs", Kind::Int(1, T)),
     ("breaker.halfOpenProbes", Kind::Int(1, 100)),
+    ("breaker.failureRate", Kind::Num(0.01, 1.0)),
+    ("breaker.minimumCalls", Kind::Int(1, 10_000)),
+    ("breaker.windowMs", Kind::Int(1000, T)),
+    ("breaker.windowCalls", Kind::Int(1, 10_000)),
     ("breaker.services", Kind::Map(d::MAX_SERVICES)),
     ("breaker.services.*", Kind::Obj),
     ("breaker.services.*.failureThreshold", Kind::Int(1, 1000)),
     ("breaker.services.*.resetTimeoutMs", Kind::Int(1, T)),
     ("breaker.services.*.halfOpenProbes", Kind::Int(1, 100)),
+    ("breaker.services.*.failureRate", Kind::Num(0.01, 1.0)),
+    ("breaker.services.*.minimumCalls", Kind::Int(1, 10_000)),
+    ("breaker.services.*.windowMs", Kind::Int(1000, T)),
+    ("breaker.services.*.windowCalls", Kind::Int(1, 10_000)),
+    ("adaptive", Kind::ObjOrBool),
+    ("adaptive.k", Kind::Num(1.0, 100.0)),
+    ("adaptive.windowMs", Kind::Int(1000, T)),
+    ("adaptive.minRate", Kind::Num(0.001, 1.0)),
     ("heap", Kind::Obj),
     ("heap.budgetBytes", Kind::Int(1024, 1 << 50)),
     ("heap.sampleIntervalMs", Kind::Int(50, T)),
@@ -676,7 +817,7 @@ fn walk<'a>(
         check(kind, value, &p)?;
         out.0.push((pat, instance, value));
         match (kind, value) {
-            (Kind::Obj, Value::Obj(m)) => walk(m, &p, pat, instance, out)?,
+            (Kind::Obj | Kind::ObjOrBool, Value::Obj(m)) => walk(m, &p, pat, instance, out)?,
             (Kind::Map(max), Value::Obj(m)) => {
                 if m.len() > max {
                     return Err(GuardError::InvalidOption {
@@ -725,7 +866,9 @@ fn check(kind: Kind, v: &Value, path: &str) -> Result<(), GuardError> {
     };
     let is_int = |n: f64| n == (n as i64) as f64;
     match (kind, v) {
-        (Kind::Obj | Kind::Map(_), Value::Obj(_)) => Ok(()),
+        (Kind::Obj | Kind::Map(_) | Kind::ObjOrBool, Value::Obj(_)) => Ok(()),
+        (Kind::ObjOrBool, Value::Bool(_)) => Ok(()),
+        (Kind::ObjOrBool, _) => err("must be an object or a boolean"),
         (Kind::Obj | Kind::Map(_), _) => err("must be an object"),
         (Kind::Int(min, max), Value::Num(n)) => {
             if !is_int(*n) {
@@ -886,6 +1029,89 @@ mod tests {
         );
         assert_eq!(c.category("api").unwrap().rate.unwrap().requests, 30);
         assert_eq!(c.category("api").unwrap().max_concurrent, Some(4));
+    }
+
+    #[test]
+    fn adaptive_is_off_unless_given_and_validated_by_path() {
+        assert_eq!(GuardConfig::from_json("{}").unwrap().adaptive, None);
+        assert_eq!(
+            GuardConfig::from_json(r#"{"adaptive":false}"#)
+                .unwrap()
+                .adaptive,
+            None
+        );
+        let on = GuardConfig::from_json(r#"{"adaptive":{}}"#)
+            .unwrap()
+            .adaptive
+            .unwrap();
+        assert_eq!((on.k, on.window_ms, on.min_rate), (2.0, 120_000, 0.1));
+        let t = GuardConfig::from_json(r#"{"adaptive":true}"#)
+            .unwrap()
+            .adaptive;
+        assert_eq!(t, Some(on));
+        let own =
+            GuardConfig::from_json(r#"{"adaptive":{"k":1.5,"windowMs":60000,"minRate":0.25}}"#)
+                .unwrap()
+                .adaptive
+                .unwrap();
+        assert_eq!((own.k, own.window_ms, own.min_rate), (1.5, 60_000, 0.25));
+        assert_eq!(
+            err(r#"{"adaptive":{"k":0.5}}"#),
+            "invalid option: adaptive.k is out of range (see the docs)"
+        );
+        assert_eq!(
+            err(r#"{"adaptive":{"windowMs":10}}"#),
+            "invalid option: adaptive.windowMs is below its minimum (see the docs)"
+        );
+        assert_eq!(
+            err(r#"{"adaptive":{"minRate":0}}"#),
+            "invalid option: adaptive.minRate is out of range (see the docs)"
+        );
+        assert_eq!(
+            err(r#"{"adaptive":{"kk":2}}"#),
+            "invalid option: adaptive.kk is not a known option"
+        );
+        assert_eq!(
+            err(r#"{"adaptive":1}"#),
+            "invalid option: adaptive must be an object or a boolean"
+        );
+    }
+
+    #[test]
+    fn failure_rate_breakers_inherit_per_service() {
+        let c = GuardConfig::from_json("{}").unwrap();
+        assert_eq!(c.breaker_rate_for("https://a"), None);
+        let c = GuardConfig::from_json(
+            r#"{"breaker":{"failureRate":0.5,"services":{"https://a":{"windowCalls":50},"https://b":{"failureThreshold":2}}}}"#,
+        )
+        .unwrap();
+        let d = c.breaker_rate_for("https://x").unwrap();
+        assert_eq!(
+            (d.threshold, d.minimum_calls, d.window_calls, d.window_ms),
+            (0.5, 20, 0, 30_000)
+        );
+        let a = c.breaker_rate_for("https://a").unwrap();
+        assert_eq!((a.threshold, a.window_calls, a.window_ms), (0.5, 50, 0));
+        assert_eq!(c.breaker_rate_for("https://b"), Some(d));
+        // Only one service in rate mode.
+        let c = GuardConfig::from_json(
+            r#"{"breaker":{"services":{"https://a":{"failureRate":0.3,"minimumCalls":5}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.breaker_rate_for("https://b"), None);
+        assert_eq!(c.breaker_rate_for("https://a").unwrap().minimum_calls, 5);
+        assert_eq!(
+            err(r#"{"breaker":{"failureRate":0.5,"windowMs":10000,"windowCalls":10}}"#),
+            "invalid option: breaker.windowCalls cannot be combined with windowMs (count- or time-based, not both)"
+        );
+        assert_eq!(
+            err(r#"{"breaker":{"services":{"https://a":{"minimumCalls":5}}}}"#),
+            "invalid option: breaker.services.https://a.failureRate is required with minimumCalls, windowMs or windowCalls"
+        );
+        assert_eq!(
+            err(r#"{"breaker":{"failureRate":1.5}}"#),
+            "invalid option: breaker.failureRate is out of range (see the docs)"
+        );
     }
 
     #[test]

@@ -79,3 +79,25 @@ pub const REPORT_MAX_PER_MINUTE: u32 = 6;
 pub const REPORT_FLUSH_INTERVAL_MS: u64 = 10_000;
 /// Byte quota of one report request (under the browser's 64 KiB keepalive quota): 60 000.
 pub const REPORT_MAX_BATCH_BYTES: usize = 60_000;
+/// Adaptive throttling (`adaptive`): off unless given (`adaptive: {}` turns it on with these).
+/// SRE client-side throttling multiplier K: 2 (reject only once the backend sheds more than half).
+pub const ADAPTIVE_K: f64 = 2.0;
+/// SRE window over which requests and accepts are counted per service: 120 000 ms (2 minutes).
+pub const ADAPTIVE_WINDOW_MS: u64 = 120_000;
+/// Lowest adaptive rate, as a fraction of the configured rate: 0.1.
+pub const ADAPTIVE_MIN_RATE: f64 = 0.1;
+/// Multiplicative decrease of the adaptive rate on a throttling answer: 0.7 (CUBIC's β, as the
+/// AWS SDKs' adaptive retry mode uses).
+pub const ADAPTIVE_BETA: f64 = 0.7;
+/// CUBIC's scaling constant C, with the rate as a fraction of the configured rate and time in
+/// category windows: 0.4 (the AWS SDKs' value, in their units of tokens and seconds).
+pub const ADAPTIVE_CUBIC_C: f64 = 0.4;
+/// Longest time unit of the recovery curve: 60 000 ms (a category's `perMs`, at most a minute).
+pub const ADAPTIVE_MAX_UNIT_MS: u64 = 60_000;
+/// At most one rate decrease per 1000 ms (answers to requests sent together count once).
+pub const ADAPTIVE_DECREASE_GUARD_MS: u64 = 1000;
+/// Failure-rate breakers (`breaker.failureRate`): calls needed in the window before the rate
+/// counts: 20.
+pub const BREAKER_MINIMUM_CALLS: u32 = 20;
+/// Failure-rate breakers: time window unless `windowCalls` is given: 30 000 ms.
+pub const BREAKER_WINDOW_MS: u64 = 30_000;

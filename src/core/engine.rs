@@ -51,6 +51,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+use super::adaptive::{AdaptiveRate, ClientThrottle};
 use super::breaker::{Admission, BreakerState, CircuitBreaker, Transition};
 use super::config::{GuardConfig, RateSpec};
 use super::defaults;
@@ -64,6 +65,8 @@ use super::retry::{
 };
 use super::rng::Rng;
 use super::time::{Millis, MAX_TIMER_MS};
+
+mod adapt;
 
 /// Most live tickets (queued, running or backing off) across all categories.
 pub const MAX_TICKETS: u32 = 1 << 20;
@@ -356,6 +359,8 @@ struct Category {
     counters: Counters,
     /// Starts not yet confirmed by the driver (see [`Engine::stamp_starts`]).
     unstamped: u32,
+    /// The adaptive rate (`adaptive` option; see `engine/adapt.rs`).
+    adaptive: Option<AdaptiveRate>,
 }
 
 #[derive(Debug)]
@@ -370,6 +375,8 @@ struct Service {
     last_used: Millis,
     sent: u64,
     failed: u64,
+    /// SRE client-side throttling (`adaptive` option; see `engine/adapt.rs`).
+    throttle: Option<ClientThrottle>,
 }
 
 /// What a service's server said about one (category, service) pair: a Retry-After / JSON
@@ -481,6 +488,9 @@ impl<R: Rng> Engine<R> {
                 parked: 0,
                 counters: Counters::default(),
                 unstamped: 0,
+                adaptive: cfg
+                    .adaptive
+                    .and_then(|a| c.rate.map(|r| AdaptiveRate::new(a, r.per_ms))),
             })
             .collect();
         let heap = HeapGuard::new(cfg.heap);
@@ -572,7 +582,7 @@ impl<R: Rng> Engine<R> {
         let r = &self.cfg.retry;
         let svc = Service {
             name: name.to_owned(),
-            breaker: CircuitBreaker::new(spec),
+            breaker: CircuitBreaker::new(spec).with_failure_rate(self.cfg.breaker_rate_for(name)),
             budget: RetryBudget::new(
                 r.budget_ratio,
                 r.budget_min_per_sec,
@@ -583,6 +593,7 @@ impl<R: Rng> Engine<R> {
             last_used: now,
             sent: 0,
             failed: 0,
+            throttle: self.new_client_throttle(),
         };
         match self.services.iter().position(Option::is_none) {
             Some(i) => {
@@ -604,7 +615,8 @@ impl<R: Rng> Engine<R> {
         for s in &mut self.services {
             if let Some(svc) = s {
                 if svc.refs == 0
-                    && svc.breaker.is_fresh()
+                    && svc.breaker.is_fresh_at(now)
+                    && svc.throttle.as_ref().map_or(true, |t| t.is_fresh(now))
                     && svc.budget.is_fresh(now)
                     && svc.hints_fresh(now)
                     && now.since(svc.last_used) >= idle_ms
@@ -798,6 +810,10 @@ impl<R: Rng> Engine<R> {
                 return Err(GuardError::CircuitOpen { retry_in_ms });
             }
         }
+        if let Some(e) = self.adaptive_shed(cat, service, req.priority, now) {
+            return Err(e);
+        }
+        Self::apply_adaptive_rate(&mut self.categories[cat as usize], now);
         let retry_safe = req
             .retry_safe
             .unwrap_or_else(|| self.is_retry_safe(req.method, req.has_idempotency_key));
@@ -1156,6 +1172,9 @@ impl<R: Rng> Engine<R> {
 
     /// Starts whatever may start in `cat` now (priority order, FIFO within a priority).
     fn pump(&mut self, cat: u16, now: Millis) {
+        if let Some(c) = self.categories.get_mut(cat as usize) {
+            Self::apply_adaptive_rate(c, now);
+        }
         while let Some(id) = self.front(cat) {
             let (prio, service) = self
                 .ticket(id)
@@ -1401,6 +1420,7 @@ impl<R: Rng> Engine<R> {
             }
             self.breaker_transition(service, tr, now);
         }
+        self.adaptive_outcome(cat, service, outcome, now_wall_ms, now);
         // 2. A 429/503 hint holds the (category, service) pair that sent it, never the other
         //    services of the category; capped by `retry.maxRetryAfterMs` even when this request
         //    gives up on it or was not retryable.
@@ -1765,6 +1785,7 @@ impl<R: Rng> Engine<R> {
                 .max()
                 .unwrap_or(0);
             w.key("blockedForMs").u64(blocked);
+            Self::write_adaptive_category(c, now, &mut w);
             let k = &c.counters;
             w.key("counters")
                 .raw("{")
@@ -1805,6 +1826,7 @@ impl<R: Rng> Engine<R> {
                 }
             }
             w.raw("}");
+            Self::write_adaptive_service(s, now, &mut w);
             w.key("counters")
                 .raw("{")
                 .key("sent")

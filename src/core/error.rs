@@ -85,15 +85,18 @@ pub enum ShedReason {
     HeapLimit = 1,
     /// A higher-priority request took the last queue slot.
     QueueFull = 2,
+    /// Adaptive throttling: the service's backend is shedding load (SRE client-side throttling).
+    Adaptive = 3,
 }
 
 impl ShedReason {
-    /// The name in events, errors and reports: `heapLimit` or `queueFull`.
+    /// The name in events, errors and reports: `heapLimit`, `queueFull` or `adaptive`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             ShedReason::HeapLimit => "heapLimit",
             ShedReason::QueueFull => "queueFull",
+            ShedReason::Adaptive => "adaptive",
         }
     }
 }

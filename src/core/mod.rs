@@ -1,5 +1,6 @@
 //! Pure, clock-injected policy. Nothing here may name a browser crate (a test enforces it).
 
+pub mod adaptive;
 pub mod breaker;
 pub mod cache;
 pub mod config;
@@ -14,3 +15,4 @@ pub mod retry;
 pub mod rng;
 pub mod time;
 pub mod upload;
+pub mod window;

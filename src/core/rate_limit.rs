@@ -272,6 +272,12 @@ impl RateLimiter {
         self.apply_factor(factor_permille.min(1000));
     }
 
+    /// Starts allowed per window after [`RateLimiter::set_rate_factor`] (snapshots, events).
+    #[must_use]
+    pub fn effective_requests(&self) -> u32 {
+        u32::try_from(self.eff_requests).unwrap_or(u32::MAX)
+    }
+
     /// Starts (count) in the window `(now - per_ms, now]`, for snapshots.
     #[must_use]
     pub fn starts_in_window(&self, now: Millis) -> u32 {

@@ -132,3 +132,17 @@ test('"upload 10,000 records" delivers every record once; the chart and the pane
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-upload.png') });
   assert.equal(page.errors.length, 0, String(page.errors[0]));
 });
+
+test('a backend shedding load lowers the effective rate, shown next to the configured limit', async () => {
+  await page.uncheck('#steady').catch(() => {});
+  assert.equal(await page.evaluate(() => window.__charts.effectiveRate), 20);
+  await page.click('#shedload');
+  await page.waitForFunction(() => document.querySelector('#shedload').getAttribute('aria-pressed') === 'true');
+  await page.click('#burst');
+  await page.waitForFunction(() => window.__charts.minEffectiveRate < 20, null, { timeout: 10000 });
+  const text = await page.textContent('#rps-now');
+  assert.match(text, /effective rate [\d.]+\/s of limit 20\/s/);
+  await page.click('#shedload');
+  await page.waitForFunction(() => document.querySelector('#shedload').getAttribute('aria-pressed') === 'false');
+  assert.equal(page.errors.length, 0, String(page.errors[0]));
+});

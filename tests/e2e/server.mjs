@@ -2,7 +2,7 @@
 // only, serves www/ and pkg/ with cross-origin isolation (COOP/COEP, so performance.now() is
 // precise and measureUserAgentSpecificMemory() is available), and misbehaves on demand:
 // scripted statuses, Retry-After in every form, outages, slow responses, 413 above a size,
-// dropped connections, a server-side rate limiter, an upload sink that dedupes by
+// dropped connections, a server-side rate limiter, load shedding (503 with a hint for a share), an upload sink that dedupes by
 // Idempotency-Key and checks Content-Digest, and a report sink.
 //
 //   node tests/e2e/server.mjs [--port 8080] [--demo]
@@ -58,7 +58,7 @@ function newState() {
     log: [],            // every /api request: { t, method, path, query, headers }
     seq: 0,
     scripts: new Map(), // path -> [responses]
-    mode: { outage: false, slowMs: 0, dropRate: 0, rateLimit: null, max413Bytes: 0, chaos: 0 },
+    mode: { outage: false, slowMs: 0, dropRate: 0, rateLimit: null, max413Bytes: 0, chaos: 0, shed: null },
     limiter: new Map(), // key -> { windowStart, count }
     inFlight: new Map(), // tag -> { now, max }
     uploads: { byKey: new Map(), records: new Map(), applied: 0, duplicates: 0, digestMismatch: 0, inFlightKeys: new Set(), max413Bytes: 0, chaos: 0, seed: 1, log: [], answered: { 413: 0, 503: 0, 429: 0, dropped: 0, droppedAfterApply: 0 } },
@@ -231,6 +231,17 @@ async function api(state, req, res, url) {
     return send(res, r.status || 200, r.body === undefined ? { ok: (r.status || 200) < 400, scripted: true } : r.body, extra);
   }
   if (mode.outage && path.startsWith('/api/')) return send(res, 503, { error: 'outage', retryable: true });
+  // Load shedding: a share of /api/ requests (exactly, by a running sum) answered 503 with a hint
+  // (`retryAfterMs` in the JSON body, and Retry-After when `retryAfterS` is set).
+  if (mode.shed && path.startsWith('/api/')) {
+    state.shedAcc = (state.shedAcc || 0) + Math.min(1, Math.max(0, Number(mode.shed.share) || 0));
+    if (state.shedAcc >= 1) {
+      state.shedAcc -= 1;
+      state.shedCount = (state.shedCount || 0) + 1;
+      const extra = mode.shed.retryAfterS !== undefined ? { 'Retry-After': String(mode.shed.retryAfterS) } : {};
+      return send(res, 503, { error: 'overloaded', retryable: true, retryAfterMs: mode.shed.retryAfterMs ?? 100 }, extra);
+    }
+  }
   if (mode.dropRate && Math.random() < mode.dropRate) return req.socket.destroy();
   if (mode.rateLimit && path.startsWith('/api/')) {
     const { requests, perMs } = mode.rateLimit;
