@@ -548,10 +548,9 @@ test('an error body above the byte cap is not read: its hint is ignored and the 
   assert.ok(out.ms < 4000, `${Math.round(out.ms)} ms`);
 });
 
-// Issue 12: ... and under a time cap. guard.fetch itself waits for the error body today (its own
-// capped read has no time cap yet: the request guard's part of issue 12), so this stays a todo
-// until then; the uploader's own read gives up after BODY_MS.
-test('an error body that trickles in does not hold the batch', { todo: 'needs the request guard to bound its own error-body read in time (issue 12, request-guard part)' }, async () => {
+// Issue 12: ... and under a time cap: the request guard abandons a trickling error body at its
+// 2 s cap (or the attempt's time left), and so does the uploader's own read.
+test('an error body that trickles in does not hold the batch', async () => {
   await api('/api/mode', { uploadTrickle: 1 });
   const out = await page.evaluate(async (GUARD) => {
     const guard = await rg.ResourceGuard.create(GUARD);
