@@ -3,6 +3,12 @@
 // global-registry symbol or the name, never `instanceof` alone.
 const BRAND = Symbol.for('resource-guard.error');
 
+/**
+ * Every code by its number across the wasm boundary (src/core/error.rs `ErrorCode`; a test checks
+ * the two lists against each other). ERR_WASM_LOAD is raised by the JS loader only.
+ */
+export const CODES = [, 'ERR_INVALID_OPTION', 'ERR_QUEUE_FULL', 'ERR_SHED', 'ERR_TIMEOUT', 'ERR_CIRCUIT_OPEN', 'ERR_RETRIES_EXHAUSTED', 'ERR_RETRY_AFTER_TOO_LONG', 'ERR_PAYLOAD_TOO_LARGE', 'ERR_UNSUPPORTED', 'ERR_DISPOSED', 'ERR_WASM_LOAD'];
+
 const MESSAGES = {
   ERR_QUEUE_FULL: (d) => `queue full (${d} waiting)`,
   ERR_SHED: (d) => (d === 1 ? 'shed: the heap is at its limit and this work is low priority' : 'shed: a higher-priority request took its queue slot'),

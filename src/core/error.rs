@@ -32,11 +32,14 @@ pub enum ErrorCode {
     Unsupported = 9,
     /// The guard was disposed.
     Disposed = 10,
+    /// The wasm module itself could not be fetched, read or instantiated. Raised by the JS loader
+    /// only (the core cannot run without its module); listed so both code lists stay one list.
+    WasmLoad = 11,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::InvalidOption,
         ErrorCode::QueueFull,
         ErrorCode::Shed,
@@ -47,6 +50,7 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::Unsupported,
         ErrorCode::Disposed,
+        ErrorCode::WasmLoad,
     ];
 
     /// The stable string, e.g. `"ERR_QUEUE_FULL"`.
@@ -63,6 +67,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "ERR_PAYLOAD_TOO_LARGE",
             ErrorCode::Unsupported => "ERR_UNSUPPORTED",
             ErrorCode::Disposed => "ERR_DISPOSED",
+            ErrorCode::WasmLoad => "ERR_WASM_LOAD",
         }
     }
 
@@ -251,6 +256,7 @@ mod tests {
                 ("ERR_PAYLOAD_TOO_LARGE", 8),
                 ("ERR_UNSUPPORTED", 9),
                 ("ERR_DISPOSED", 10),
+                ("ERR_WASM_LOAD", 11),
             ]
         );
     }
