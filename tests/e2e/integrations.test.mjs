@@ -16,7 +16,7 @@ const APPS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'apps');
 let server, browser, built;
 
 before(async () => {
-  built = await buildApps();
+  built = await buildApps(['react', 'svelte']);
   server = await startServer();
   browser = await launch();
 });
