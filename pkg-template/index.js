@@ -38,15 +38,22 @@ async function wasmSource() {
     if (!proc?.versions?.node && !globalThis.Deno) {
       throw wasmError(`cannot read ${url.href} in this runtime; import from 'resource-guard/inline' (the wasm inlined as base64)`, { url: url.href });
     }
+    let fs;
     try {
       // getBuiltinModule (Node >= 20.16) keeps the import invisible to bundlers; the import()
       // fallback carries the comments webpack and Vite need to leave it alone.
       // (index.cjs defines __rg_fs: Jest's CommonJS runtime has no dynamic import().)
       const spec = 'node:fs/promises';
-      const fs = typeof __rg_fs === 'object' ? __rg_fs : proc?.getBuiltinModule?.(spec) ?? (await import(/* webpackIgnore: true */ /* @vite-ignore */ spec));
+      fs = typeof __rg_fs === 'object' ? __rg_fs : proc?.getBuiltinModule?.(spec) ?? (await import(/* webpackIgnore: true */ /* @vite-ignore */ spec));
       return await fs.readFile(url);
     } catch (e) {
-      throw wasmError(`reading ${url.href} failed (${e?.code || e?.message || e}); reinstall the package or import from 'resource-guard/inline'`, { url: url.href }, e);
+      // A server bundle (SvelteKit's adapter-node, any SSR build that inlines this package) moved
+      // this module away from its wasm: find the installed package from the working directory.
+      try {
+        const { createRequire } = proc.getBuiltinModule('node:module');
+        return await fs.readFile(createRequire(`${proc.cwd()}/`).resolve('resource-guard/resource_guard_bg.wasm'));
+      } catch {}
+      throw wasmError(`reading ${url.href} failed (${e?.code || e?.message || e}); reinstall the package, keep resource-guard external in a server bundle, or import from 'resource-guard/inline'`, { url: url.href }, e);
     }
   }
   let res;
