@@ -235,6 +235,13 @@ export interface CleanupErrorEvent { level: HeapLevel; error: unknown }
 /** A request answered from the fallback cache; `ageS` is the `X-Resource-Guard-Stale` value. */
 export interface FallbackEvent { url: string; ageS: number }
 
+/**
+ * Advice about the integration, emitted once per origin: `hiddenRetryHint` is a cross-origin
+ * 429/503 without a readable Retry-After/RateLimit header (the server must send
+ * `Access-Control-Expose-Headers: Retry-After, RateLimit, RateLimit-Policy`).
+ */
+export interface DiagnosticEvent { kind: 'hiddenRetryHint'; origin: string; status: number; message: string }
+
 export interface GuardEvents {
   throttle: ThrottleEvent;
   retry: RetryEvent;
@@ -247,6 +254,7 @@ export interface GuardEvents {
   cacheCleared: { entries: number; bytes: number };
   fallback: FallbackEvent;
   deadLetter: DeadLetterEvent;
+  diagnostic: DiagnosticEvent;
 }
 
 /** Options of `guard.uploader()`. Its requests use the category 'upload' (`categories.upload`). */

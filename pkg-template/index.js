@@ -172,6 +172,35 @@ async function readCapped(res) {
   return new TextDecoder().decode(buf);
 }
 
+const HINT_HELP = 'Access-Control-Expose-Headers: Retry-After, RateLimit, RateLimit-Policy';
+
+/**
+ * A cross-origin 429/503 whose pacing hint cannot be read: CORS hides every response header that
+ * is not safelisted, so a Retry-After the server did send is invisible unless exposed. Emits one
+ * 'diagnostic' event per origin and guard (at most 64 origins), never changes the decision.
+ * Called with the capped JSON body (a `retryAfterMs` there is a readable hint).
+ */
+function noteHiddenHint(g, res, body) {
+  if (res.type !== 'cors') return;
+  const h = res.headers;
+  if (h.get('ratelimit') !== null || h.get('x-ratelimit-reset') !== null || body?.includes('retryAfterMs')) return;
+  let origin;
+  try {
+    origin = new URL(res.url).origin;
+  } catch {
+    return;
+  }
+  const seen = (g._hintsHidden ??= new Set());
+  if (seen.has(origin) || seen.size >= 64) return;
+  seen.add(origin);
+  g._emit('diagnostic', {
+    kind: 'hiddenRetryHint',
+    origin,
+    status: res.status,
+    message: `${origin} answered ${res.status} with no readable Retry-After or RateLimit header. If the server sends one, it must also send ${HINT_HELP}; until then the guard falls back to its own backoff.`,
+  });
+}
+
 function retryAfterMs(res) {
   const v = res.headers.get('retry-after');
   if (!v) return -1;
@@ -251,6 +280,7 @@ class Call {
     }
     const ra = res.headers.get('retry-after') ?? undefined;
     readCapped(res).then((body) => {
+      if ((status === 429 || status === 503) && ra === undefined) noteHiddenHint(this.g, res, body);
       if (this.settled) return;
       const c = this.g._core;
       if (!c) return this.settle(undefined, guardError('ERR_DISPOSED'));

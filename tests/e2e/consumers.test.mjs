@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { join, dirname, resolve } from 'node:path';
@@ -190,4 +191,72 @@ for (const env of ['jsdom', 'happy-dom']) {
 test('Jest + jsdom (CommonJS, no transform): component tests with modern fake timers', async (t) => {
   const out = join(tmpdir(), `rg-jest-${process.pid}.json`);
   await runner(t, BIN('jest'), ['--rootDir', '.', '--json', `--outputFile=${out}`], join(APPS, 'jest'), out, 3);
+});
+
+test("a cross-origin 429 whose Retry-After is not exposed emits one 'diagnostic' event naming the header to expose", async () => {
+  const other = server.url.replace('127.0.0.1', 'localhost'); // a second origin on the same backend
+  const hidden = { status: 429, headers: { 'Retry-After': '1', 'Access-Control-Expose-Headers': 'X-Request-Count' } };
+  const shown = { status: 429, headers: { 'Retry-After': '1' } };
+  for (const [path, first] of [['/api/hidden', hidden], ['/api/shown', shown]]) {
+    await fetch(`${server.url}/api/script`, { method: 'POST', body: JSON.stringify({ path, responses: [first, { status: 200 }, first, { status: 200 }] }) });
+  }
+  const page = await browser.page(`${server.url}/fixtures/blank.html`);
+  const out = await page.evaluate(async (other) => {
+    const { ResourceGuard } = await import('/pkg/index.js');
+    const run = async (path) => {
+      const guard = await ResourceGuard.create({ retry: { baseDelayMs: 50, jitter: 0 } });
+      const events = [];
+      guard.on('diagnostic', (e) => events.push(e));
+      const statuses = [];
+      for (let i = 0; i < 2; i++) statuses.push((await guard.fetch(`${other}${path}`)).status);
+      guard.dispose();
+      return { events, statuses };
+    };
+    return { hidden: await run('/api/hidden'), shown: await run('/api/shown') };
+  }, other);
+  assert.deepEqual(out.hidden.statuses, [200, 200]);
+  assert.equal(out.hidden.events.length, 1, JSON.stringify(out.hidden.events));
+  const [e] = out.hidden.events;
+  assert.equal(e.kind, 'hiddenRetryHint');
+  assert.equal(e.origin, other);
+  assert.equal(e.status, 429);
+  assert.match(e.message, /Access-Control-Expose-Headers: Retry-After, RateLimit, RateLimit-Policy/);
+  assert.deepEqual(out.shown, { events: [], statuses: [200, 200] });
+});
+
+test('a bundle that did not emit the wasm (esbuild, plain entry) rejects ready with ERR_WASM_LOAD saying what to do; nothing is unhandled', async () => {
+  const { build } = await import('esbuild');
+  const contents = `
+    import { createGuard } from 'resource-guard';
+    const guard = createGuard();
+    const show = (k, v) => (document.body.dataset[k] = JSON.stringify(v));
+    guard.fetch('/api/echo?app=plain&i=1').catch((e) => show('fetch', e.code));
+    guard.ready.then(() => show('ready', 'ok'), (e) => show('ready', { code: e.code, status: e.details.status, message: e.message }));`;
+  const dir = join(APPS, 'esbuild');
+  await build({ stdin: { contents, resolveDir: dir, loader: 'js' }, bundle: true, format: 'esm', outfile: join(dir, 'dist', 'plain.js'), logLevel: 'error' });
+  await writeFile(join(dir, 'dist', 'plain.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="./plain.js"></script>');
+  const page = await browser.page(`${server.url}/apps/esbuild/plain.html`);
+  await page.waitForFunction(() => document.body.dataset.ready && document.body.dataset.fetch, null, { timeout: 10000 });
+  const ready = JSON.parse(await page.evaluate(() => document.body.dataset.ready));
+  assert.equal(ready.code, 'ERR_WASM_LOAD');
+  assert.equal(ready.status, 404);
+  assert.match(ready.message, /resource-guard\/inline/);
+  assert.equal(JSON.parse(await page.evaluate(() => document.body.dataset.fetch)), 'ERR_WASM_LOAD');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(page.errors.length, 0, `unhandled: ${page.errors[0]}`);
+  assert.equal(log('plain').length, 0, 'nothing was sent without a guard');
+});
+
+test('Node: guards that cannot be created (bad options) at module top level never crash the process with an unhandled rejection', async () => {
+  const script = `
+    import { createGuard } from 'resource-guard';
+    process.on('unhandledRejection', (e) => { console.log('UNHANDLED ' + e); process.exitCode = 3; });
+    export const a = createGuard({ nope: 1 });
+    const b = createGuard({ rateLimit: { requests: -1 } });
+    b.on('retry', () => {});
+    const code = await b.fetch('http://127.0.0.1:9/').catch((e) => e.code);
+    setTimeout(() => console.log(JSON.stringify({ code, snapshot: b.snapshot() })), 50);`;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: join(APPS, 'node'), timeout: 20000 });
+  assert.doesNotMatch(stdout, /UNHANDLED/);
+  assert.deepEqual(JSON.parse(stdout.trim().split('\n').pop()), { code: 'ERR_INVALID_OPTION', snapshot: null });
 });

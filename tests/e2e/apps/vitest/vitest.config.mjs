@@ -2,5 +2,5 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  test: { include: ['test/**/*.test.jsx'] },
+  test: { include: ['*.spec.jsx'] },
 });

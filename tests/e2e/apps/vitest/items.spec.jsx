@@ -5,8 +5,8 @@ import { afterEach, beforeEach, expect, test, vi } from 'vitest';
 import { act, render, screen, cleanup } from '@testing-library/react';
 import { GuardProvider } from 'resource-guard/react';
 import { isResourceGuardError } from 'resource-guard';
-import { makeGuard } from '../src/guard.js';
-import { Items } from '../src/Items.jsx';
+import { makeGuard } from './src/guard.js';
+import { Items } from './src/Items.jsx';
 
 const starts = [];
 let answer = () => new Response('{}', { status: 200 });
