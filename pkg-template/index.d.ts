@@ -14,7 +14,13 @@ export interface RateLimitOptions {
   burst?: number;
 }
 
-export interface CategoryOptions extends RateLimitOptions {
+export interface CategoryOptions {
+  /** Starts allowed in any window of `perMs`; without it the category inherits `rateLimit` (its own window). @default rateLimit.requests (`upload`: 10; `jobs`: no rate limit) */
+  requests?: number;
+  /** Window length in ms. @default rateLimit.perMs (`upload`: 60000) */
+  perMs?: number;
+  /** Starts allowed back to back before they are spaced `perMs / requests` apart. @default requests */
+  burst?: number;
   /** Requests or jobs in flight at once in this category (a bulkhead). @default no cap (`jobs`: 5) */
   maxConcurrent?: number;
 }
@@ -116,9 +122,9 @@ export interface GuardOptions<C extends string = string> {
   /** Named categories (`upload` defaults to 10 per 60000 ms; `jobs` to 5 at a time, no rate). */
   categories?: Record<C, CategoryOptions>;
   /** Defaults for `guard.run`. */
-  jobs?: { /** @default 5 */ maxConcurrent?: number; /** @default 60000 */ timeoutMs?: number };
-  /** Waiting requests per category, and the longest wait. @default { maxDepth: 1000 } */
-  queue?: { maxDepth?: number; timeoutMs?: number };
+  jobs?: { /** Jobs running at once. @default 5 */ maxConcurrent?: number; /** Per job, ms (ERR_TIMEOUT, kind 'job'). @default 60000 */ timeoutMs?: number };
+  /** Waiting requests per category, and the longest wait. */
+  queue?: { /** Waiting entries per category. @default 1000 */ maxDepth?: number; /** Longest wait in the queue, ms (ERR_TIMEOUT, kind 'queue'). @default none */ timeoutMs?: number };
   retry?: RetryOptions;
   breaker?: BreakerOptions;
   heap?: HeapOptions;

@@ -26,7 +26,7 @@ run(join(ROOT, 'node_modules/.bin/wasm-opt'), ['-Oz', '--strip-debug', '--strip-
 
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
-for (const f of ['resource_guard_bg.wasm', 'resource_guard.d.ts']) cpSync(join(TMP, f), join(OUT, f));
+cpSync(join(TMP, 'resource_guard_bg.wasm'), join(OUT, 'resource_guard_bg.wasm')); // the glue's own .d.ts: index.d.ts replaces it
 for (const f of readdirSync(join(ROOT, 'pkg-template'))) cpSync(join(ROOT, 'pkg-template', f), join(OUT, f), { recursive: true });
 for (const f of ['LICENSE', 'CHANGELOG.md']) cpSync(join(ROOT, f), join(OUT, f));
 
@@ -47,6 +47,8 @@ let n = 0;
 glue = glue.replace(/new (TextDecoder|TextEncoder)\(([^)]*)\)/g, (_m, name, args) => (n++, guarded(name).replace('$1', args)));
 glue = glue.replace(/^(cachedTextDecoder\.decode\(\);)$/gm, "if (typeof TextDecoder !== 'undefined') $1");
 if (n < 2) throw new Error('wasm-bindgen glue: TextDecoder/TextEncoder construction not found');
+// The glue's own declarations are not shipped (index.d.ts is the API): drop the pointer to them.
+glue = glue.replace(/^\/\* @ts-self-types="\.\/resource_guard\.d\.ts" \*\/\n/, '');
 writeFileSync(join(OUT, 'resource_guard.js'), glue);
 
 // The glue's default init() loads `new URL('resource_guard_bg.wasm', import.meta.url)`: Vite,
