@@ -100,6 +100,10 @@ test('SSR: every entry point imports in plain Node; a guard created there works 
     const values = [];
     svelte.snapshotStore(null).subscribe((v) => values.push(v))();
     svelte.heapLevelStore(undefined).subscribe((v) => values.push(v))();
+    // A lazily created guard is never created during SSR (no document).
+    let lazyCalls = 0;
+    svelte.snapshotStore(() => { lazyCalls++; return null; }).subscribe((v) => values.push(v))();
+    values.push(lazyCalls);
     // Node >= 20 runs the guard for real (issue 16): the wasm is read from the package's file.
     const g = await ResourceGuard.create({ rateLimit: { requests: 5, perMs: 1000 } });
     const heap = (await g.sampleHeap()).source;
@@ -112,7 +116,7 @@ test('SSR: every entry point imports in plain Node; a guard created there works 
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: join(APPS_DIR, 'react'), timeout: 20000 });
   const out = JSON.parse(stdout.trim().split('\n').pop());
   assert.equal(out.html, '<p>null null normal</p>');
-  assert.deepEqual(out.values, [null, 'normal']);
+  assert.deepEqual(out.values, [null, 'normal', null, 0]);
   assert.equal(out.heap, 'unsupported');
   assert.equal(out.limit, 5);
   assert.equal(out.code, 'ERR_INVALID_OPTION');
