@@ -130,6 +130,31 @@ test('SvelteKit (adapter-node): a page whose guard is created at module top leve
   }
 });
 
+test('SvelteKit under `vite dev`: the SSR page with a top-level guard renders, twice, and the dev server stays up', async () => {
+  const port = await freePort();
+  const vite = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+  const child = spawn(process.execPath, [vite, 'dev', '--host', '127.0.0.1', '--port', String(port), '--strictPort'], { cwd: join(APPS, 'sveltekit'), env: { ...process.env, BACKEND: server.url, NODE_ENV: 'development' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  try {
+    let html = '';
+    for (let i = 0; i < 150 && !html; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(child.exitCode, null, `vite dev exited:\n${out}`);
+      html = await fetch(`http://127.0.0.1:${port}/`).then((r) => (r.ok ? r.text() : ''), () => '');
+    }
+    assert.match(html, /id="server">status 200 after 2 hits</, out);
+    const again = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(again.status, 200);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(child.exitCode, null, `vite dev exited:\n${out}`);
+    assert.doesNotMatch(out, /Unhandled|ERR_WASM_LOAD|ERR_UNSUPPORTED/);
+  } finally {
+    child.kill();
+  }
+});
+
 test('Vite dev server (React): the dev build loads the wasm and two components under one <GuardProvider> share one budget', async () => {
   const { createServer: createVite } = await import('vite');
   process.env.RG_BACKEND = server.url;
