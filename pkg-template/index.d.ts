@@ -116,7 +116,7 @@ export type BuiltinCategory = 'api' | 'upload' | 'jobs';
  */
 export interface GuardOptions<C extends string = string> {
   /** The transport to wrap. @default globalThis.fetch, looked up at call time */
-  fetch?: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+  fetch?: ((input: RequestInfo | URL, init?: RequestInit) => Promise<Response>) | undefined;
   /** The default category `api`. @default { requests: 60, perMs: 60000 } */
   rateLimit?: RateLimitOptions;
   /** Named categories (`upload` defaults to 10 per 60000 ms; `jobs` to 5 at a time, no rate). */

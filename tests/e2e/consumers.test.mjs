@@ -38,7 +38,7 @@ const log = (app) => server.state.log.filter((e) => e.query.includes(`app=${app}
 
 test('every consumer project type-checks against the shipped types (strict, noUncheckedIndexedAccess)', () => {
   for (const a of built.timings) assert.ok(a.tsc === 'ok' || a.tsc === 'none', a.tsc);
-  assert.deepEqual(built.timings.filter((a) => a.tsc === 'ok').map((a) => a.name).sort(), ['esbuild', 'node', 'react', 'rollup', 'webpack']);
+  assert.deepEqual(built.timings.filter((a) => a.tsc === 'ok').map((a) => a.name).sort(), ['esbuild', 'node', 'react', 'rollup', 'vitest', 'webpack']);
 });
 
 /** Six requests at three per second, then a 429 + Retry-After: 1 that the guard must wait out. */
