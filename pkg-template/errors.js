@@ -5,9 +5,10 @@ const BRAND = Symbol.for('resource-guard.error');
 
 /**
  * Every code by the number the wasm core uses for it (`ErrorCode::as_u8` in src/core/error.rs).
- * tests/core_codes.rs fails when this list and the Rust one drift apart.
+ * tests/core_codes.rs fails when this list and the Rust one drift apart. ERR_WASM_LOAD is raised
+ * by the JS loader only.
  */
-export const CODES = [, 'ERR_INVALID_OPTION', 'ERR_QUEUE_FULL', 'ERR_SHED', 'ERR_TIMEOUT', 'ERR_CIRCUIT_OPEN', 'ERR_RETRIES_EXHAUSTED', 'ERR_RETRY_AFTER_TOO_LONG', 'ERR_PAYLOAD_TOO_LARGE', 'ERR_UNSUPPORTED', 'ERR_DISPOSED', 'ERR_QUOTA'];
+export const CODES = [, 'ERR_INVALID_OPTION', 'ERR_QUEUE_FULL', 'ERR_SHED', 'ERR_TIMEOUT', 'ERR_CIRCUIT_OPEN', 'ERR_RETRIES_EXHAUSTED', 'ERR_RETRY_AFTER_TOO_LONG', 'ERR_PAYLOAD_TOO_LARGE', 'ERR_UNSUPPORTED', 'ERR_DISPOSED', 'ERR_QUOTA', 'ERR_WASM_LOAD'];
 
 const MESSAGES = {
   ERR_QUEUE_FULL: (d) => `queue full (${d} waiting)`,

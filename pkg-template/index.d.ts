@@ -14,7 +14,13 @@ export interface RateLimitOptions {
   burst?: number;
 }
 
-export interface CategoryOptions extends RateLimitOptions {
+export interface CategoryOptions {
+  /** Starts allowed in any window of `perMs`; without it the category inherits `rateLimit` (its own window). @default rateLimit.requests (`upload`: 10; `jobs`: no rate limit) */
+  requests?: number;
+  /** Window length in ms. @default rateLimit.perMs (`upload`: 60000) */
+  perMs?: number;
+  /** Starts allowed back to back before they are spaced `perMs / requests` apart. @default requests */
+  burst?: number;
   /** Requests or jobs in flight at once in this category (a bulkhead). @default no cap (`jobs`: 5) */
   maxConcurrent?: number;
 }
@@ -135,17 +141,24 @@ export interface ReportOptions {
   keepUrlQuery?: boolean;
 }
 
-export interface GuardOptions {
+/** Categories every guard has: `api` (the default), `upload` (the uploader's) and `jobs` (`guard.run`'s). */
+export type BuiltinCategory = 'api' | 'upload' | 'jobs';
+
+/**
+ * Guard options. `C` is inferred from the keys of `categories`, so a guard knows its category
+ * names: `guard.fetch(url, { category: 'uplod' })` is a type error.
+ */
+export interface GuardOptions<C extends string = string> {
   /** The transport to wrap. @default globalThis.fetch, looked up at call time */
-  fetch?: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+  fetch?: ((input: RequestInfo | URL, init?: RequestInit) => Promise<Response>) | undefined;
   /** The default category `api`. @default { requests: 60, perMs: 60000 } */
   rateLimit?: RateLimitOptions;
   /** Named categories (`upload` defaults to 10 per 60000 ms; `jobs` to 5 at a time, no rate). */
-  categories?: Record<string, CategoryOptions>;
+  categories?: Record<C, CategoryOptions>;
   /** Defaults for `guard.run`. */
-  jobs?: { /** @default 5 */ maxConcurrent?: number; /** @default 60000 */ timeoutMs?: number };
-  /** Waiting requests per category, and the longest wait. @default { maxDepth: 1000 } */
-  queue?: { maxDepth?: number; timeoutMs?: number };
+  jobs?: { /** Jobs running at once. @default 5 */ maxConcurrent?: number; /** Per job, ms (ERR_TIMEOUT, kind 'job'). @default 60000 */ timeoutMs?: number };
+  /** Waiting requests per category, and the longest wait. */
+  queue?: { /** Waiting entries per category. @default 1000 */ maxDepth?: number; /** Longest wait in the queue, ms (ERR_TIMEOUT, kind 'queue'). @default none */ timeoutMs?: number };
   retry?: RetryOptions;
   breaker?: BreakerOptions;
   heap?: HeapOptions;
@@ -155,11 +168,11 @@ export interface GuardOptions {
   adaptive?: AdaptiveOptions | boolean;
 }
 
-export interface GuardRequestInit extends Omit<RequestInit, 'priority'> {
+export interface GuardRequestInit<C extends string = string> extends Omit<RequestInit, 'priority'> {
   /** Queue priority; mapped onto the fetch priority hint. @default 'normal' */
   priority?: Priority;
-  /** @default 'api' */
-  category?: string;
+  /** A configured category (unknown names reject with ERR_INVALID_OPTION). @default 'api' */
+  category?: C;
   /** Breaker and retry-budget key. @default the request's origin */
   service?: string;
   /**
@@ -183,9 +196,9 @@ export interface GuardRequestInit extends Omit<RequestInit, 'priority'> {
   retry?: false;
 }
 
-export interface RunOptions {
+export interface RunOptions<C extends string = string> {
   /** @default 'jobs' */
-  category?: string;
+  category?: C;
   /** @default 'normal' */
   priority?: Priority;
   /** @default jobs.timeoutMs */
@@ -235,13 +248,18 @@ export interface HeapSnapshot {
   levels: { warning: number; critical: number; limit: number };
 }
 
-export interface GuardSnapshot {
+/**
+ * `guard.snapshot()`. With a guard's own category names (`C`), `categories.api` and the configured
+ * names are always present, also under `noUncheckedIndexedAccess`; `services` is keyed by origin or
+ * service name and may lack any key.
+ */
+export interface GuardSnapshot<C extends string = string> {
   /** True after `dispose()`: the snapshot is the final state, with nothing live. */
   disposed: boolean;
   uptimeMs: number;
   wasmMemoryBytes: number;
   liveTickets: number;
-  categories: Record<string, CategorySnapshot>;
+  categories: { [K in C]: CategorySnapshot };
   services: Record<string, ServiceSnapshot>;
   heap: HeapSnapshot | null;
   heapLevel: HeapLevel;
@@ -288,6 +306,13 @@ export interface CleanupErrorEvent { level: HeapLevel; error: unknown }
 /** A request answered from the fallback cache; `ageS` is the `X-Resource-Guard-Stale` value. */
 export interface FallbackEvent { url: string; ageS: number }
 
+/**
+ * Advice about the integration, emitted once per origin: `hiddenRetryHint` is a cross-origin
+ * 429/503 without a readable Retry-After/RateLimit header (the server must send
+ * `Access-Control-Expose-Headers: Retry-After, RateLimit, RateLimit-Policy`).
+ */
+export interface DiagnosticEvent { kind: 'hiddenRetryHint'; origin: string; status: number; message: string }
+
 export interface GuardEvents {
   throttle: ThrottleEvent;
   retry: RetryEvent;
@@ -300,6 +325,7 @@ export interface GuardEvents {
   cacheCleared: { entries: number; bytes: number };
   fallback: FallbackEvent;
   deadLetter: DeadLetterEvent;
+  diagnostic: DiagnosticEvent;
 }
 
 /** Options of `guard.uploader()`. Its requests use the category 'upload' (`categories.upload`). */
@@ -429,34 +455,62 @@ export type ErrorCode =
   | 'ERR_PAYLOAD_TOO_LARGE'
   | 'ERR_UNSUPPORTED'
   | 'ERR_DISPOSED'
-  | 'ERR_QUOTA';
+  | 'ERR_QUOTA'
+  | 'ERR_WASM_LOAD';
 
-export class ResourceGuardError extends Error {
-  readonly name: 'ResourceGuardError';
-  /** Stable; never renamed. */
-  readonly code: ErrorCode;
-  /** e.g. `path` (ERR_INVALID_OPTION), `retryInMs`, `retryAfterMs`, `lastStatus`, `status`, `kind`, `reason`. */
-  readonly details: Record<string, unknown>;
-  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown });
+/** What `details` holds, per code. `status` is the last HTTP status where a response was seen. */
+export interface ErrorDetailsByCode {
+  /** `path`: the option's path, e.g. `retry.maxDelayMs`, `init.category`, `records[3]`. */
+  ERR_INVALID_OPTION: { path: string };
+  /** `capacity`: the queue's depth when the request was refused. */
+  ERR_QUEUE_FULL: { capacity: number };
+  ERR_SHED: { reason: 'queueFull' | 'heapLimit' | 'adaptive' };
+  ERR_TIMEOUT: { kind: 'attempt' | 'deadline' | 'queue' | 'job'; status?: number };
+  ERR_CIRCUIT_OPEN: { retryInMs: number };
+  /** `lastStatus`: 0 after network failures. */
+  ERR_RETRIES_EXHAUSTED: { lastStatus: number; status?: number; serverCode?: string };
+  ERR_RETRY_AFTER_TOO_LONG: { retryAfterMs: number; status?: number; serverCode?: string };
+  ERR_PAYLOAD_TOO_LARGE: { bytes: number };
+  /** `what`: the missing platform part, e.g. `indexedDB`, `WebAssembly`. */
+  ERR_UNSUPPORTED: { what: string };
+  ERR_DISPOSED: { [key: string]: never };
+  /** `url`: where the wasm was looked for; `status`: the HTTP status when it was fetched. */
+  ERR_WASM_LOAD: { url: string; status?: number };
 }
 
-/** True for any resource-guard error, from any realm or copy of the package. */
-export function isResourceGuardError(e: unknown): e is ResourceGuardError;
+export class ResourceGuardError<K extends ErrorCode = ErrorCode> extends Error {
+  readonly name: 'ResourceGuardError';
+  /** Stable; never renamed. */
+  readonly code: K;
+  /** Typed per code (see ErrorDetailsByCode); narrow on `code` first. */
+  readonly details: ErrorDetailsByCode[K];
+  constructor(code: K, message: string, details?: ErrorDetailsByCode[K], options?: { cause?: unknown });
+}
 
-export class ResourceGuard {
+/** A ResourceGuardError whose `details` narrow with its `code` (a discriminated union). */
+export type AnyResourceGuardError = { [K in ErrorCode]: ResourceGuardError<K> }[ErrorCode];
+
+/** True for any resource-guard error, from any realm or copy of the package. */
+export function isResourceGuardError(e: unknown): e is AnyResourceGuardError;
+
+export class ResourceGuard<C extends string = string> {
   private constructor();
-  /** Creates a guard, loading the wasm on first use. Rejects with ERR_INVALID_OPTION (with `details.path`) or, outside a browser, ERR_UNSUPPORTED. */
-  static create(options?: GuardOptions): Promise<ResourceGuard>;
+  /**
+   * Creates a guard, loading the wasm on first use (browser, worker, Node >= 20, jsdom,
+   * happy-dom). Rejects with ERR_INVALID_OPTION (with `details.path`), ERR_WASM_LOAD, or
+   * ERR_UNSUPPORTED where there is no WebAssembly.
+   */
+  static create<C extends string = never>(options?: GuardOptions<C>): Promise<ResourceGuard<C | BuiltinCategory>>;
   /**
    * `fetch`, guarded. Resolves with the platform's Response (HTTP errors are responses; after
    * retries give up on a status the last response is returned). Rejects with a
    * ResourceGuardError, the platform's own error for a non-retryable network failure, or
    * `signal.reason` on abort.
    */
-  fetch(input: RequestInfo | URL, init?: GuardRequestInit): Promise<Response>;
+  fetch(input: RequestInfo | URL, init?: GuardRequestInit<C>): Promise<Response>;
   /** Runs heavy client work under the same queue, priorities, concurrency caps and timeouts. */
-  run<T>(task: (signal: AbortSignal) => T | Promise<T>, opts?: RunOptions): Promise<T>;
-  snapshot(): GuardSnapshot;
+  run<T>(task: (signal: AbortSignal) => T | Promise<T>, opts?: RunOptions<C>): Promise<T>;
+  snapshot(): GuardSnapshot<C>;
   on<E extends keyof GuardEvents>(event: E, listener: (event: GuardEvents[E]) => void): () => void;
   /** Runs `fn` each time `level` is entered. @default level 'critical' */
   onCleanup(fn: (info: { level: HeapLevel }) => void | Promise<void>, opts?: { level?: Exclude<HeapLevel, 'normal'> }): () => void;
@@ -471,3 +525,40 @@ export class ResourceGuard {
   /** Stops timers, observers and uploads; pending work rejects with ERR_DISPOSED. Idempotent. */
   dispose(): void;
 }
+
+/** `guard.uploader()` on a guard from `createGuard()`: usable before the guard is ready. */
+export interface DeferredUploader extends Omit<Uploader, 'stats'> {
+  /** null until the guard is ready and the uploader exists (its first call creates it). */
+  stats(): UploadStats | null;
+}
+
+/**
+ * The guard `createGuard()` returns, usable at once: calls made before the wasm is ready wait for
+ * it (and reject with the creation error if that failed), later calls go straight to the guard.
+ */
+export interface AppGuard<C extends string = string> {
+  /** Resolves when the guard is ready; rejects with the creation error (never unhandled). */
+  readonly ready: Promise<void>;
+  /** The ResourceGuard once ready; null before and after dispose. */
+  readonly guard: ResourceGuard<C> | null;
+  fetch(input: RequestInfo | URL, init?: GuardRequestInit<C>): Promise<Response>;
+  run<T>(task: (signal: AbortSignal) => T | Promise<T>, opts?: RunOptions<C>): Promise<T>;
+  /** null until the guard is ready. */
+  snapshot(): GuardSnapshot<C> | null;
+  /** Subscribes now; events flow once the guard is ready. Returns the unsubscribe function. */
+  on<E extends keyof GuardEvents>(event: E, listener: (event: GuardEvents[E]) => void): () => void;
+  onCleanup(fn: (info: { level: HeapLevel }) => void | Promise<void>, opts?: { level?: Exclude<HeapLevel, 'normal'> }): () => void;
+  sampleHeap(): Promise<HeapReading>;
+  /** Empties the fallback cache (e.g. at sign-out); resolves at once when there is none. */
+  clearCache(): Promise<void>;
+  uploader(opts: UploaderOptions): Uploader | DeferredUploader;
+  /** Disposes of the guard now, or as soon as it is created; idempotent. */
+  dispose(): void;
+}
+
+/**
+ * Creates a guard synchronously, for one app-wide guard: `export const guard = createGuard(options)`.
+ * Safe at module top level during SSR and in tests: a creation error rejects `guard.ready` and
+ * every call, never as an unhandled rejection.
+ */
+export function createGuard<C extends string = never>(options?: GuardOptions<C>): AppGuard<C | BuiltinCategory>;

@@ -4,6 +4,7 @@
 // calls back into this file while it runs: its outputs are collected by a sink and acted on after
 // each call returns.
 import init, { GuardCore } from './resource_guard.js';
+import { perf_now as perfNow } from './clock.js';
 import { ResourceGuardError, isResourceGuardError, guardError, fromCore, CODES } from './errors.js';
 import { ResponseCache, clearStorage } from './cache.js';
 import { Uploader } from './uploader.js';
@@ -11,9 +12,83 @@ import { Uploader } from './uploader.js';
 export { ResourceGuardError, isResourceGuardError };
 
 let ready = null;
-/** Loads and instantiates the wasm once per page (concurrent callers share the promise). */
+/** Where the wasm comes from when not from the file next to this one (`resource-guard/inline`). */
+let wasmBytes = null;
+/** @private used by the generated `inline.js` entry: the wasm is inlined there as base64. */
+export function _inlineWasm(bytes) {
+  wasmBytes = bytes;
+}
+
+const WASM_HELP = 'resource-guard could not load its WebAssembly module';
+const wasmError = (what, details, cause) =>
+  new ResourceGuardError('ERR_WASM_LOAD', `${WASM_HELP}: ${what}`, details, cause === undefined ? undefined : { cause });
+
+/**
+ * The wasm's bytes (or a Response for streaming compilation). Node and test runners (jsdom,
+ * happy-dom) read the package's own file: `fetch` of a `file:` URL fails there. A browser fetches
+ * the file the bundler emitted next to this module; a missing file becomes an ERR_WASM_LOAD that
+ * says what to do instead of a bare CompileError about an HTML 404 page.
+ */
+async function wasmSource() {
+  await null; // `inline.js` sets the bytes after this module evaluated: decide in a microtask
+  if (wasmBytes) return typeof wasmBytes === 'function' ? wasmBytes() : wasmBytes;
+  const url = new URL('./resource_guard_bg.wasm', import.meta.url);
+  if (url.protocol === 'file:') {
+    const proc = globalThis.process;
+    if (!proc?.versions?.node && !globalThis.Deno) {
+      throw wasmError(`cannot read ${url.href} in this runtime; import from 'resource-guard/inline' (the wasm inlined as base64)`, { url: url.href });
+    }
+    let fs;
+    try {
+      // getBuiltinModule (Node >= 20.16) keeps the import invisible to bundlers; the import()
+      // fallback carries the comments webpack and Vite need to leave it alone.
+      // (index.cjs defines __rg_fs: Jest's CommonJS runtime has no dynamic import().)
+      const spec = 'node:fs/promises';
+      fs = typeof __rg_fs === 'object' ? __rg_fs : proc?.getBuiltinModule?.(spec) ?? (await import(/* webpackIgnore: true */ /* @vite-ignore */ spec));
+      return await fs.readFile(url);
+    } catch (e) {
+      // A server bundle (SvelteKit's adapter-node, any SSR build that inlines this package) moved
+      // this module away from its wasm: find the installed package from the working directory.
+      try {
+        const { createRequire } = proc.getBuiltinModule('node:module');
+        return await fs.readFile(createRequire(`${proc.cwd()}/`).resolve('resource-guard/resource_guard_bg.wasm'));
+      } catch {}
+      throw wasmError(`reading ${url.href} failed (${e?.code || e?.message || e}); reinstall the package, keep resource-guard external in a server bundle, or import from 'resource-guard/inline'`, { url: url.href }, e);
+    }
+  }
+  let res;
+  try {
+    res = await globalThis.fetch(url);
+  } catch (e) {
+    throw wasmError(`fetching ${url.href} failed (${e?.message || e}); check the network and any Content-Security-Policy (it needs 'wasm-unsafe-eval' and connect-src for this URL)`, { url: url.href }, e);
+  }
+  if (!res.ok) {
+    throw wasmError(
+      `${url.href} answered ${res.status}. Your bundler did not emit resource_guard_bg.wasm next to the bundle: import from 'resource-guard/inline' instead (the wasm inlined as base64, no asset needed), or serve node_modules/resource-guard/resource_guard_bg.wasm at that URL`,
+      { url: url.href, status: res.status },
+    );
+  }
+  return res;
+}
+
+/** Loads and instantiates the wasm once per realm (concurrent callers share the promise). */
 function load() {
-  if (!ready) ready = init().catch((e) => { ready = null; throw e; });
+  if (!ready) {
+    ready = (async () => {
+      if (typeof WebAssembly !== 'object') {
+        throw new ResourceGuardError('ERR_UNSUPPORTED', 'resource-guard needs WebAssembly, which this runtime does not provide (or a Content-Security-Policy forbids)', { what: 'WebAssembly' });
+      }
+      const source = await wasmSource();
+      try {
+        await init({ module_or_path: source });
+      } catch (e) {
+        throw wasmError(`instantiating it failed (${e?.message || e}); if a Content-Security-Policy is set, allow 'wasm-unsafe-eval'`, { url: source instanceof Response ? source.url : '' }, e);
+      }
+    })().catch((e) => {
+      ready = null;
+      throw e;
+    });
+  }
   return ready;
 }
 
@@ -28,10 +103,18 @@ function optionsJson(options) {
   }
 }
 
-const isBrowserLike = () => typeof globalThis.document !== 'undefined' || typeof globalThis.WorkerGlobalScope !== 'undefined';
-// Looked up once: `performance` through the global object costs ~250 ns a call in Chromium.
-const perf = globalThis.performance;
-const now = () => perf.now();
+// The core's own clock (pkg/clock.js, the wasm's snippet): one time base for the driver and the
+// core, cheap on the hot path, and driven by fake timers installed after import (see clock.js).
+const now = perfNow;
+
+const hasHeapSource = () => {
+  const p = globalThis.performance;
+  return (
+    typeof p?.memory?.usedJSHeapSize === 'number' ||
+    typeof p?.measureUserAgentSpecificMemory === 'function' ||
+    (typeof PerformanceObserver === 'function' && !!PerformanceObserver.supportedEntryTypes?.includes('longtask'))
+  );
+};
 
 const PRIORITY = { system: 0, high: 1, normal: 2, low: 3 };
 // Our queue priority -> the platform's fetch priority hint (fetch throws on 'normal').
@@ -127,6 +210,35 @@ async function readCapped(res, ms) {
   return new TextDecoder().decode(buf);
 }
 
+const HINT_HELP = 'Access-Control-Expose-Headers: Retry-After, RateLimit, RateLimit-Policy';
+
+/**
+ * A cross-origin 429/503 whose pacing hint cannot be read: CORS hides every response header that
+ * is not safelisted, so a Retry-After the server did send is invisible unless exposed. Emits one
+ * 'diagnostic' event per origin and guard (at most 64 origins), never changes the decision.
+ * Called with the capped JSON body (a `retryAfterMs` there is a readable hint).
+ */
+function noteHiddenHint(g, res, body) {
+  if (res.type !== 'cors') return;
+  const h = res.headers;
+  if (h.get('ratelimit') !== null || h.get('x-ratelimit-reset') !== null || body?.includes('retryAfterMs')) return;
+  let origin;
+  try {
+    origin = new URL(res.url).origin;
+  } catch {
+    return;
+  }
+  const seen = (g._hintsHidden ??= new Set());
+  if (seen.has(origin) || seen.size >= 64) return;
+  seen.add(origin);
+  g._emit('diagnostic', {
+    kind: 'hiddenRetryHint',
+    origin,
+    status: res.status,
+    message: `${origin} answered ${res.status} with no readable Retry-After or RateLimit header. If the server sends one, it must also send ${HINT_HELP}; until then the guard falls back to its own backoff.`,
+  });
+}
+
 function coreError(core, code, cause) {
   const text = core.lastError();
   const [, , detail] = text.split('\n');
@@ -219,6 +331,7 @@ class Call {
     if (rl !== null || xr !== null) core.pacing(this.id, rl ?? undefined, xr ?? undefined, xr !== null ? h.get('x-ratelimit-reset') ?? undefined : undefined);
     // The error body's hints are read within what is left of the attempt's time.
     readCapped(res, Math.min(ERROR_BODY_MS, this.limitAt - now())).then((body) => {
+      if ((status === 429 || status === 503) && ra === undefined) noteHiddenHint(this.g, res, body);
       if (this.settled) return;
       const c = this.g._core;
       if (!c) return this.settle(undefined, guardError('ERR_DISPOSED'));
@@ -392,9 +505,6 @@ export class ResourceGuard {
    * @param {import('./index.js').GuardOptions} [options]
    */
   static async create(options = {}) {
-    if (!isBrowserLike()) {
-      throw new ResourceGuardError('ERR_UNSUPPORTED', 'resource-guard needs a browser window or worker; create the guard on the client (e.g. in useEffect or onMount), not during server-side rendering', { what: 'browser' });
-    }
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new ResourceGuardError('ERR_INVALID_OPTION', 'invalid option: options must be an object', { path: '' });
     }
@@ -429,7 +539,10 @@ export class ResourceGuard {
     if (rest.cache) guard._cache = await ResponseCache.open(guard, rest.cache);
     guard._out = out;
     guard._sink = sink;
-    guard._startHeap();
+    // Node, Deno, jsdom and happy-dom have no heap reading (performance.memory,
+    // measureUserAgentSpecificMemory) and no long tasks: no sampler timer there (it would keep a
+    // Node process alive for nothing); sampleHeap() still answers, with source 'unsupported'.
+    if (hasHeapSource()) guard._startHeap();
     guard._startReporter();
     return guard;
   }
@@ -491,9 +604,11 @@ export class ResourceGuard {
     if (!core) return;
     if (at === undefined) at = core.nextWake();
     if (at < 0) return;
-    if (this._timer && this._timerAt <= at) return;
+    // A timer armed under another setTimeout (fake timers installed or removed since) never fires.
+    if (this._timer && this._timerAt <= at && this._timerFn === setTimeout) return;
     if (this._timer) clearTimeout(this._timer);
     this._timerAt = at;
+    this._timerFn = setTimeout;
     // Absolute deadlines: a background tab whose timers fire late catches up by time, not by
     // counting ticks, so it neither drifts nor bursts past the limits when it wakes.
     this._timer = setTimeout(() => this._wake(), Math.min(Math.max(0, at - now()), MAX_TIMER));
@@ -926,4 +1041,154 @@ export class ResourceGuard {
     for (const c of [...this._calls.values()]) c.fail(err);
     this._calls.clear();
   }
+}
+
+// ---- one app-wide guard, created synchronously -----------------------------------------------
+
+const noop = () => {};
+const DEFERRED = ['enqueue', 'flush', 'deadLetters', 'retryDeadLetters', 'discardDeadLetters'];
+
+/**
+ * `guard.uploader()` before the guard is ready: the same methods, each waiting for the real
+ * uploader (created once, on the first call after the guard is ready). `stats()` is null until
+ * then; `on()` subscribes as soon as the uploader exists.
+ */
+function deferredUploader(handle, opts) {
+  let up = null;
+  let closed = false;
+  const subs = [];
+  const get = () =>
+    handle._p.then((g) => {
+      if (closed) throw guardError('ERR_DISPOSED');
+      if (!up) {
+        up = g.uploader(opts);
+        for (const s of subs) s.off = up.on(s.event, s.fn);
+      }
+      return up;
+    });
+  const u = {
+    stats: () => (up ? up.stats() : null),
+    on(event, fn) {
+      if (up) return up.on(event, fn);
+      const s = { event, fn, off: null };
+      subs.push(s);
+      return () => {
+        const i = subs.indexOf(s);
+        if (i >= 0) subs.splice(i, 1);
+        s.off?.();
+      };
+    },
+    close() {
+      closed = true;
+      up?.close();
+    },
+  };
+  for (const m of DEFERRED) u[m] = (...args) => get().then((x) => x[m](...args));
+  return u;
+}
+
+/**
+ * The guard `createGuard()` returns: usable at once, before the wasm is ready. Calls made
+ * before then wait for it (and reject with the creation error if it failed); afterwards they go
+ * straight to the guard. Not a thenable, so it can be exported and passed around as is.
+ */
+class GuardHandle {
+  constructor(options) {
+    /** The ResourceGuard once created (null before, and after dispose). */
+    this._g = null;
+    this._disposed = false;
+    this._subs = [];
+    this._cleanups = [];
+    this._p = ResourceGuard.create(options).then((g) => {
+      if (this._disposed) {
+        g.dispose();
+        throw guardError('ERR_DISPOSED');
+      }
+      this._g = g;
+      for (const s of this._subs) s.off = g.on(s.event, s.fn);
+      for (const c of this._cleanups) c.off = g.onCleanup(c.fn, c.opts);
+      this._subs = this._cleanups = null;
+      return g;
+    });
+    // Nobody may be waiting: a guard created at module top level during SSR or in a test must
+    // never turn its creation error into an unhandled rejection. Awaiting `ready` still rejects.
+    this._p.catch(noop);
+    /** Resolves once the guard can decide synchronously; rejects with the create() error. */
+    this.ready = this._p.then(noop);
+    this.ready.catch(noop);
+  }
+
+  /** The guard, once ready (null before): for code that needs the class itself. */
+  get guard() {
+    return this._g;
+  }
+
+  fetch(input, init) {
+    const g = this._g;
+    return g ? g.fetch(input, init) : this._p.then((x) => x.fetch(input, init));
+  }
+
+  run(task, opts) {
+    const g = this._g;
+    return g ? g.run(task, opts) : this._p.then((x) => x.run(task, opts));
+  }
+
+  sampleHeap() {
+    const g = this._g;
+    return g ? g.sampleHeap() : this._p.then((x) => x.sampleHeap());
+  }
+
+  clearCache() {
+    return this._p.then((x) => (typeof x.clearCache === 'function' ? x.clearCache() : undefined));
+  }
+
+  /** `null` until the guard is ready (and after dispose: `{ disposed: true }`, as the guard's). */
+  snapshot() {
+    const g = this._g;
+    if (g) return g.snapshot();
+    return this._disposed ? { disposed: true } : null;
+  }
+
+  on(event, listener) {
+    return this._defer(this._subs, { event, fn: listener }, (g) => g.on(event, listener));
+  }
+
+  onCleanup(fn, opts) {
+    if (typeof fn !== 'function') throw new ResourceGuardError('ERR_INVALID_OPTION', 'invalid option: onCleanup needs a function', { path: 'fn' });
+    return this._defer(this._cleanups, { fn, opts }, (g) => g.onCleanup(fn, opts));
+  }
+
+  _defer(list, entry, attach) {
+    if (this._g) return attach(this._g);
+    if (!list) return noop; // disposed or failed
+    entry.off = null;
+    list.push(entry);
+    return () => {
+      const i = list.indexOf(entry);
+      if (i >= 0) list.splice(i, 1);
+      entry.off?.();
+    };
+  }
+
+  uploader(opts) {
+    return this._g ? this._g.uploader(opts) : deferredUploader(this, opts);
+  }
+
+  /** Disposes of the guard (now, or as soon as it is created); pending calls reject ERR_DISPOSED. */
+  dispose() {
+    if (this._disposed) return;
+    this._disposed = true;
+    const g = this._g;
+    this._g = null;
+    g?.dispose();
+  }
+}
+
+/**
+ * Creates a guard synchronously: `export const guard = createGuard(options)` gives the whole app
+ * one budget. The wasm loads in the background; `guard.ready` says when (or why not). Invalid
+ * options reject `ready` and every call with ERR_INVALID_OPTION. Safe during SSR and in tests.
+ */
+export function createGuard(options) {
+  return new GuardHandle(options);
 }

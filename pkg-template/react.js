@@ -2,14 +2,60 @@
 // the only import besides the package itself; nothing here touches `window` at module load, so
 // the file is safe to import during server-side rendering (the guard is created in an effect,
 // which never runs on the server).
-import { useEffect, useRef, useState } from 'react';
-import { ResourceGuard } from './index.js';
+import { createContext, createElement, useContext, useEffect, useRef, useState } from 'react';
+import { ResourceGuard, createGuard } from './index.js';
 
 const LEVELS = ['normal', 'warning', 'critical', 'limit'];
 
 /** Narrows whatever a snapshot or an event carries to a heap level ('normal' when unknown). */
 function levelOf(value) {
   return typeof value === 'string' && LEVELS.includes(value) ? value : 'normal';
+}
+
+const GuardContext = createContext(null);
+
+/**
+ * Makes `guard` (from `createGuard()`, `ResourceGuard.create()` or its promise) the guard of
+ * every component below: `useGuard()` returns it, so they all share one budget. Creates nothing
+ * and disposes of nothing, which keeps it StrictMode- and SSR-safe.
+ */
+export function GuardProvider({ guard, children }) {
+  return createElement(GuardContext.Provider, { value: guard ?? null }, children);
+}
+
+let defaultGuard = null;
+
+/**
+ * The guard of the nearest `<GuardProvider>`. Without one, the page's default guard: created on
+ * first use with default options and shared by every component that calls `useGuard()` (so two
+ * components share one budget either way). It is never disposed; a provider is the way to choose
+ * options or to dispose.
+ */
+export function useGuard() {
+  const provided = useContext(GuardContext);
+  if (provided) return provided;
+  return (defaultGuard ??= createGuard());
+}
+
+/** A guard, or what a promise of one resolved to (null until then); the identity is kept. */
+function useSource(source) {
+  const pending = source != null && typeof source.then === 'function' && typeof source.snapshot !== 'function';
+  const [resolved, setResolved] = useState(null);
+  useEffect(() => {
+    if (!pending) return undefined;
+    let live = true;
+    source.then(
+      (g) => {
+        if (live) setResolved({ source, guard: g ?? null });
+      },
+      () => {}, // creation failed: stay null; whoever created the promise owns its error
+    );
+    return () => {
+      live = false;
+    };
+  }, [source, pending]);
+  if (!pending) return source ?? null;
+  return resolved && resolved.source === source ? resolved.guard : null;
 }
 
 /**
@@ -59,9 +105,11 @@ export function useResourceGuard(options) {
 
 /**
  * The guard's snapshot, refreshed every `intervalMs` (default 1000) while the component is
- * mounted; `null` until there is a guard.
+ * mounted; `null` until there is a guard (a guard, a `createGuard()` guard before it is ready, or
+ * a promise of a guard).
  */
-export function useGuardSnapshot(guard, intervalMs = 1000) {
+export function useGuardSnapshot(source, intervalMs = 1000) {
+  const guard = useSource(source);
   const [state, setState] = useState({ guard: null, snapshot: null });
 
   useEffect(() => {
@@ -88,7 +136,8 @@ export function useGuardSnapshot(guard, intervalMs = 1000) {
  * The guard's heap level ('normal' | 'warning' | 'critical' | 'limit'), updated on each 'heap'
  * event; 'normal' until there is a guard or a reading.
  */
-export function useHeapLevel(guard) {
+export function useHeapLevel(source) {
+  const guard = useSource(source);
   const [state, setState] = useState({ guard: null, level: 'normal' });
 
   useEffect(() => {

@@ -33,8 +33,24 @@ function readable(initial, start) {
   };
 }
 
+/** What each lazy source (a function) returned: two stores given one function share its guard. */
+const lazy = new WeakMap();
+
+/**
+ * A guard, a promise of one, or a function creating one: the function is called once, on the
+ * first subscription in a browser (never during SSR, where `document` is absent), and its guard
+ * belongs to the caller (stores never dispose of it).
+ */
+function resolveSource(source) {
+  if (typeof source !== 'function') return source;
+  if (typeof document === 'undefined') return null;
+  if (!lazy.has(source)) lazy.set(source, source());
+  return lazy.get(source);
+}
+
 /** Calls `use(guard)` once the source resolves to a guard; returns a function that cancels it. */
-function withGuard(source, use) {
+function withGuard(input, use) {
+  const source = resolveSource(input);
   if (source == null) return () => {};
   if (typeof source.then === 'function' && typeof source.snapshot !== 'function') {
     let cancelled = false;

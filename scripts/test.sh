@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test suite: native core tests (cargo test), browser glue tests (wasm-bindgen-test in
 # headless Chromium via chromedriver), then the built npm package end to end (node --test driving
-# Chromium through playwright-core against the local backend). Provisions what is missing first.
+# Chromium through playwright-core against the local backend; that includes the consumer projects
+# of tests/e2e/consumers.test.mjs, whose Vitest and Jest runs count one test each of theirs, and
+# tests/e2e/package.test.mjs). Provisions what is missing first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/provision.sh || exit 1

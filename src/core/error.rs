@@ -34,11 +34,14 @@ pub enum ErrorCode {
     Disposed = 10,
     /// Storage is full (IndexedDB `QuotaExceededError`): nothing of the call was stored.
     Quota = 11,
+    /// The wasm module itself could not be fetched, read or instantiated. Raised by the JS loader
+    /// only (the core cannot run without its module); listed so both code lists stay one list.
+    WasmLoad = 12,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::InvalidOption,
         ErrorCode::QueueFull,
         ErrorCode::Shed,
@@ -50,6 +53,7 @@ impl ErrorCode {
         ErrorCode::Unsupported,
         ErrorCode::Disposed,
         ErrorCode::Quota,
+        ErrorCode::WasmLoad,
     ];
 
     /// The stable string, e.g. `"ERR_QUEUE_FULL"`.
@@ -67,6 +71,7 @@ impl ErrorCode {
             ErrorCode::Unsupported => "ERR_UNSUPPORTED",
             ErrorCode::Disposed => "ERR_DISPOSED",
             ErrorCode::Quota => "ERR_QUOTA",
+            ErrorCode::WasmLoad => "ERR_WASM_LOAD",
         }
     }
 
@@ -259,6 +264,7 @@ mod tests {
                 ("ERR_UNSUPPORTED", 9),
                 ("ERR_DISPOSED", 10),
                 ("ERR_QUOTA", 11),
+                ("ERR_WASM_LOAD", 12),
             ]
         );
     }

@@ -16,7 +16,7 @@ const APPS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'apps');
 let server, browser, built;
 
 before(async () => {
-  built = await buildApps();
+  built = await buildApps(['react', 'svelte']);
   server = await startServer();
   browser = await launch();
 });
@@ -83,7 +83,7 @@ test('Svelte app: stores work with $store and runes, guarded requests reach the 
   assert.ok(uptime !== 'n/a' || !('uptimeMs' in (await page.evaluate(() => window.__guard.snapshot()))), `fromStore: ${uptime}`);
 });
 
-test('SSR: every entry point imports in plain Node; creating a guard rejects with ERR_UNSUPPORTED', async () => {
+test('SSR: every entry point imports in plain Node; a guard created there works (heap: unsupported), bad options reject typed', async () => {
   // Run inside the React app so 'resource-guard' resolves to the installed tarball, like a user's SSR build.
   const script = `
     const { ResourceGuard, isResourceGuardError } = await import('resource-guard');
@@ -100,14 +100,25 @@ test('SSR: every entry point imports in plain Node; creating a guard rejects wit
     const values = [];
     svelte.snapshotStore(null).subscribe((v) => values.push(v))();
     svelte.heapLevelStore(undefined).subscribe((v) => values.push(v))();
+    // A lazily created guard is never created during SSR (no document).
+    let lazyCalls = 0;
+    svelte.snapshotStore(() => { lazyCalls++; return null; }).subscribe((v) => values.push(v))();
+    values.push(lazyCalls);
+    // Node >= 20 runs the guard for real (issue 16): the wasm is read from the package's file.
+    const g = await ResourceGuard.create({ rateLimit: { requests: 5, perMs: 1000 } });
+    const heap = (await g.sampleHeap()).source;
+    const limit = g.snapshot().categories.api.limit.requests;
+    g.dispose();
     let code = null, branded = false;
-    try { await ResourceGuard.create(); } catch (e) { code = e.code; branded = isResourceGuardError(e); }
-    console.log(JSON.stringify({ html, values, code, branded }));
+    try { await ResourceGuard.create({ rateLimit: { requests: -1 } }); } catch (e) { code = e.code; branded = isResourceGuardError(e); }
+    console.log(JSON.stringify({ html, values, heap, limit, code, branded }));
   `;
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: join(APPS_DIR, 'react'), timeout: 20000 });
   const out = JSON.parse(stdout.trim().split('\n').pop());
   assert.equal(out.html, '<p>null null normal</p>');
-  assert.deepEqual(out.values, [null, 'normal']);
-  assert.equal(out.code, 'ERR_UNSUPPORTED');
+  assert.deepEqual(out.values, [null, 'normal', null, 0]);
+  assert.equal(out.heap, 'unsupported');
+  assert.equal(out.limit, 5);
+  assert.equal(out.code, 'ERR_INVALID_OPTION');
   assert.equal(out.branded, true);
 });

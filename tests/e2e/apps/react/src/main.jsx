@@ -2,8 +2,12 @@
 // StrictMode (double mount). Counts guards created and disposed so the test can see leaks.
 import { StrictMode, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { ResourceGuard } from 'resource-guard';
-import { useResourceGuard, useGuardSnapshot, useHeapLevel } from 'resource-guard/react';
+import { ResourceGuard, createGuard } from 'resource-guard';
+import { GuardProvider, useGuard, useResourceGuard, useGuardSnapshot, useHeapLevel } from 'resource-guard/react';
+
+// One guard for the whole app (README: "One guard for the whole app"): two per second.
+export const appGuard = createGuard({ rateLimit: { requests: 2, perMs: 1000 } });
+window.__appGuard = appGuard;
 
 const counts = (window.__guards = { created: 0, disposed: 0 });
 const create = ResourceGuard.create;
@@ -53,6 +57,28 @@ function Panel() {
   );
 }
 
+/** Two of these share the provider's guard, hence one budget. */
+function Loader({ name }) {
+  const guard = useGuard();
+  const [answered, setAnswered] = useState(0);
+  const load = async () => {
+    const rs = await Promise.all([1, 2].map((i) => guard.fetch(`/api/echo?app=react-shared&who=${name}&i=${i}`)));
+    setAnswered((n) => n + rs.filter((r) => r.ok).length);
+  };
+  return <button className="loader" data-answered={answered} onClick={load}>{name}: {answered}</button>;
+}
+
+function Shared() {
+  const snapshot = useGuardSnapshot(useGuard(), 200);
+  return (
+    <section>
+      <Loader name="left" />
+      <Loader name="right" />
+      <p>shared guard sent: <b id="shared-sent">{snapshot?.categories.api.counters.sent ?? 'n/a'}</b></p>
+    </section>
+  );
+}
+
 function App() {
   const [mounted, setMounted] = useState(true);
   return (
@@ -60,6 +86,9 @@ function App() {
       <h1>resource-guard + React</h1>
       <button id="toggle" onClick={() => setMounted((m) => !m)}>{mounted ? 'unmount' : 'mount'}</button>
       {mounted ? <Panel /> : null}
+      <GuardProvider guard={appGuard}>
+        <Shared />
+      </GuardProvider>
     </main>
   );
 }
