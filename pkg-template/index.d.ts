@@ -68,7 +68,7 @@ export interface BreakerSpecOptions {
   minimumCalls?: number;
   /** Failure-rate mode: a time window of this many ms (12 buckets). @default 30000 */
   windowMs?: number;
-  /** Failure-rate mode: a count window of the last N calls instead (not with windowMs). */
+  /** Failure-rate mode: a count window of the last N calls instead (not with windowMs). @default none: time window */
   windowCalls?: number;
 }
 
@@ -476,6 +476,8 @@ export interface ErrorDetailsByCode {
   ERR_DISPOSED: { [key: string]: never };
   /** `url`: where the wasm was looked for; `status`: the HTTP status when it was fetched. */
   ERR_WASM_LOAD: { url: string; status?: number };
+  /** Storage is full (IndexedDB `QuotaExceededError`, the error's `cause`): nothing of the call was stored. */
+  ERR_QUOTA: { [key: string]: never };
 }
 
 export class ResourceGuardError<K extends ErrorCode = ErrorCode> extends Error {

@@ -105,9 +105,9 @@ fn a_queued_request_starts_through_the_sink_after_poll() {
     )
     .unwrap();
     let api = c.category("api") as u32;
-    let first = c.submit(api, 2, "https://a.example", 1, f64::NAN, f64::NAN);
+    let first = c.submit(api, 2, "https://a.example", 1, f64::NAN, f64::NAN, f64::NAN);
     assert_eq!(first % 2.0, 1.0, "the first request starts at once");
-    let second = c.submit(api, 2, "https://a.example", 1, f64::NAN, f64::NAN);
+    let second = c.submit(api, 2, "https://a.example", 1, f64::NAN, f64::NAN, f64::NAN);
     assert_eq!(second % 2.0, 0.0, "the second waits for the window");
     assert_eq!(c.status((first / 2.0) as u32, 200, None, None), -1.0);
     let wake = c.poll();
@@ -131,7 +131,7 @@ fn a_queued_request_starts_through_the_sink_after_poll() {
 fn a_retry_after_header_is_read_from_the_wire_string() {
     let mut c = core("{}").unwrap();
     let api = c.category("api") as u32;
-    let r = c.submit(api, 2, "https://a.example", 1, f64::NAN, f64::NAN);
+    let r = c.submit(api, 2, "https://a.example", 1, f64::NAN, f64::NAN, f64::NAN);
     let id = (r / 2.0) as u32;
     // An HTTP-date 3 s ahead of the browser's own wall clock.
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
