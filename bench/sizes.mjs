@@ -3,8 +3,9 @@
 // bundles are what the benchmark page loads (bench/www/vendor/), so size and speed describe one
 // artefact.
 import { build } from 'esbuild';
+export { compressed };
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
-import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
+import { compressed, add } from '../scripts/size-check.mjs';
 import { join } from 'node:path';
 
 export const LIBS = {
@@ -15,16 +16,6 @@ export const LIBS = {
   tus: "export { Upload } from 'tus-js-client';",
 };
 
-export function compressed(buf) {
-  return {
-    raw: buf.length,
-    gzip: gzipSync(buf, { level: 9 }).length,
-    brotli: brotliCompressSync(buf, {
-      params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: buf.length },
-    }).length,
-  };
-}
-const add = (a, b) => ({ raw: a.raw + b.raw, gzip: a.gzip + b.gzip, brotli: a.brotli + b.brotli });
 
 async function bundle(root, outfile, { contents, entry }) {
   await build({

@@ -3,7 +3,8 @@
 # headless Chromium via chromedriver), then the built npm package end to end (node --test driving
 # Chromium through playwright-core against the local backend; that includes the consumer projects
 # of tests/e2e/consumers.test.mjs, whose Vitest and Jest runs count one test each of theirs, and
-# tests/e2e/package.test.mjs). Provisions what is missing first.
+# tests/e2e/package.test.mjs), and the size budget check (scripts/size-check.mjs, one test per
+# measured entry). Provisions what is missing first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/provision.sh || exit 1
@@ -22,6 +23,7 @@ run native cargo test --locked -q
 run browser-glue cargo test --locked --target wasm32-unknown-unknown --test 'web_*'
 run build node scripts/build.mjs --quiet
 if [ -f pkg/index.js ]; then
+  run size node scripts/size-check.mjs
   run e2e node --test --test-concurrency=1 tests/e2e/
 fi
 
@@ -33,6 +35,11 @@ for f in "$LOG"/native.log "$LOG"/browser-glue.log; do
 done
 if [ -f "$LOG/e2e.log" ]; then
   p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$LOG/e2e.log" | tail -1); fl=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$LOG/e2e.log" | tail -1)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${fl:-0}))
+fi
+if [ -f "$LOG/size.log" ]; then
+  p=$(sed -n 's/^# size pass \([0-9]*\)$/\1/p' "$LOG/size.log"); fl=$(sed -n 's/^# size fail \([0-9]*\)$/\1/p' "$LOG/size.log")
+  [ -n "$p$fl" ] || fl=1 # the check did not get to measure: count it as a failure
   passed=$((passed + ${p:-0})); failed=$((failed + ${fl:-0}))
 fi
 rm -rf "$LOG"
