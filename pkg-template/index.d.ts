@@ -475,7 +475,8 @@ export interface ErrorDetailsByCode {
   ERR_UNSUPPORTED: { what: string };
   ERR_DISPOSED: { [key: string]: never };
   /** `url`: where the wasm was looked for; `status`: the HTTP status when it was fetched. */
-  ERR_WASM_LOAD: { url: string; status?: number };
+  /** `part`: which lazily loaded part failed (absent: the guard's own wasm). */
+  ERR_WASM_LOAD: { url: string; status?: number; part?: GuardPart };
   /** Storage is full (IndexedDB `QuotaExceededError`, the error's `cause`): nothing of the call was stored. */
   ERR_QUOTA: { [key: string]: never };
 }
@@ -494,6 +495,13 @@ export type AnyResourceGuardError = { [K in ErrorCode]: ResourceGuardError<K> }[
 
 /** True for any resource-guard error, from any realm or copy of the package. */
 export function isResourceGuardError(e: unknown): e is AnyResourceGuardError;
+
+/**
+ * The parts loaded on first use (dynamic `import()`, each with its own code and wasm): `cache` when
+ * a guard is created with the `cache` option, `uploader` at the first `guard.uploader()`.
+ * `guard.preload(part)` loads one early; a failed load rejects with ERR_WASM_LOAD (`details.part`).
+ */
+export type GuardPart = 'cache' | 'uploader';
 
 export class ResourceGuard<C extends string = string> {
   private constructor();
@@ -522,15 +530,23 @@ export class ResourceGuard<C extends string = string> {
    * sign-out. Resolves also without a cache or after dispose(); never rejects.
    */
   clearCache(): Promise<void>;
-  /** A durable upload queue (IndexedDB), sending through the guard. Throws ERR_INVALID_OPTION (`details.path` like `uploader.maxBatchBytes`). */
-  uploader(opts: UploaderOptions): Uploader;
+  /**
+   * A durable upload queue (IndexedDB), sending through the guard. Once the uploader part is loaded
+   * (`await guard.preload('uploader')`, or an earlier call) it returns the Uploader and throws
+   * ERR_INVALID_OPTION (`details.path` like `uploader.maxBatchBytes`) at once; before, it returns a
+   * DeferredUploader while the part loads, and an invalid option or a failed load
+   * (ERR_WASM_LOAD, `details.part: 'uploader'`) rejects its methods instead.
+   */
+  uploader(opts: UploaderOptions): Uploader | DeferredUploader;
+  /** Loads a lazily loaded part now; rejects with ERR_WASM_LOAD (`details.part`) when it cannot. */
+  preload(part: GuardPart): Promise<void>;
   /** Stops timers, observers and uploads; pending work rejects with ERR_DISPOSED. Idempotent. */
   dispose(): void;
 }
 
-/** `guard.uploader()` on a guard from `createGuard()`: usable before the guard is ready. */
+/** `guard.uploader()` before the guard is ready or its part is loaded: usable at once. */
 export interface DeferredUploader extends Omit<Uploader, 'stats'> {
-  /** null until the guard is ready and the uploader exists (its first call creates it). */
+  /** null until the guard is ready, the part loaded and the uploader exists (its first call creates it). */
   stats(): UploadStats | null;
 }
 
@@ -554,6 +570,8 @@ export interface AppGuard<C extends string = string> {
   /** Empties the fallback cache (e.g. at sign-out); resolves at once when there is none. */
   clearCache(): Promise<void>;
   uploader(opts: UploaderOptions): Uploader | DeferredUploader;
+  /** Loads a lazily loaded part now, even before the guard is ready. */
+  preload(part: GuardPart): Promise<void>;
   /** Disposes of the guard now, or as soon as it is created; idempotent. */
   dispose(): void;
 }

@@ -6,8 +6,6 @@
 import init, { GuardCore } from './resource_guard.js';
 import { perf_now as perfNow } from './clock.js';
 import { ResourceGuardError, isResourceGuardError, guardError, fromCore, CODES } from './errors.js';
-import { ResponseCache, clearStorage } from './cache.js';
-import { Uploader } from './uploader.js';
 
 export { ResourceGuardError, isResourceGuardError };
 
@@ -92,6 +90,41 @@ function load() {
   return ready;
 }
 
+// ---- lazily loaded parts ---------------------------------------------------------------------
+// The cache and the uploader are separate modules, loaded by dynamic import() on first use (the
+// cache option when a guard is created, guard.uploader()) or by guard.preload(part): an app that
+// never uses one never downloads it, and a bundler splits each into its own chunk.
+const PART_LOADERS = {
+  cache: () => import('./cache.js'),
+  uploader: () => import('./uploader.js'),
+};
+/** part -> its loading promise (dropped again on failure, so a later call retries). */
+const partPromises = {};
+/** part -> its module, once loaded (what lets guard.uploader() answer synchronously). */
+const partModules = {};
+
+/** Loads a part once per realm; rejects with ERR_WASM_LOAD (`details.part`) when that fails. */
+function loadPart(part) {
+  const loader = Object.hasOwn(PART_LOADERS, part) ? PART_LOADERS[part] : null;
+  if (!loader) return Promise.reject(new ResourceGuardError('ERR_INVALID_OPTION', `invalid option: part must be one of ${Object.keys(PART_LOADERS).join(', ')}`, { path: 'part' }));
+  if (partModules[part]) return Promise.resolve(partModules[part]);
+  return (partPromises[part] ??= (async () => {
+    let m;
+    try {
+      m = await loader();
+    } catch (e) {
+      throw new ResourceGuardError('ERR_WASM_LOAD', `resource-guard could not load its ${part} part (${e?.message || e}); check the network and that your bundler emitted the chunk`, { url: '', part }, { cause: e });
+    }
+    await m.ready?.(); // a part with its own wasm instantiates it (rejects ERR_WASM_LOAD itself)
+    return (partModules[part] = m);
+  })().catch((e) => {
+    delete partPromises[part];
+    throw e;
+  }));
+}
+
+const noop = () => {};
+const CACHE_NAME = 'resource-guard-v1'; // cache.js's Cache Storage name
 const UNSERIALIZABLE = '\u0000unserializable';
 function optionsJson(options) {
   try {
@@ -536,7 +569,14 @@ export class ResourceGuard {
       throw fromCore(e);
     }
     const guard = new ResourceGuard(core, transport, rest);
-    if (rest.cache) guard._cache = await ResponseCache.open(guard, rest.cache);
+    if (rest.cache) {
+      try {
+        guard._cache = await (await loadPart('cache')).ResponseCache.open(guard, rest.cache);
+      } catch (e) {
+        guard.dispose();
+        throw e;
+      }
+    }
     guard._out = out;
     guard._sink = sink;
     // Node, Deno, jsdom and happy-dom have no heap reading (performance.memory,
@@ -1007,14 +1047,35 @@ export class ResourceGuard {
   async clearCache() {
     const c = this._cache;
     if (c && c._core) await c.clear();
-    else await clearStorage();
+    else {
+      // No cache here: delete what an earlier page may have left without loading the cache part.
+      try {
+        await globalThis.caches?.delete(CACHE_NAME);
+      } catch {}
+    }
   }
 
-  /** A durable upload queue (IndexedDB), sending through the guard. */
+  /**
+   * A durable upload queue (IndexedDB), sending through the guard. Once the uploader part is
+   * loaded (an earlier call, or `preload('uploader')`) this is the Uploader itself, and invalid
+   * options throw here; before, the part loads in the background and a deferred uploader is
+   * returned whose methods wait for it (invalid options reject them).
+   */
   uploader(opts) {
-    const up = new Uploader(this, opts);
+    if (!partModules.uploader) return deferredUploader(() => this._uploaderLater(opts));
+    const up = new partModules.uploader.Uploader(this, opts);
     this._uploaders.add(up);
     return up;
+  }
+
+  /** The Uploader, once its part is loaded. */
+  _uploaderLater(opts) {
+    return loadPart('uploader').then(() => this.uploader(opts));
+  }
+
+  /** Loads a lazily loaded part now ('cache' or 'uploader'), for apps that want it early. */
+  preload(part) {
+    return loadPart(part).then(noop);
   }
 
   /** Stops timers, observers and uploads and rejects pending work with ERR_DISPOSED; idempotent. */
@@ -1045,23 +1106,27 @@ export class ResourceGuard {
 
 // ---- one app-wide guard, created synchronously -----------------------------------------------
 
-const noop = () => {};
 const DEFERRED = ['enqueue', 'flush', 'deadLetters', 'retryDeadLetters', 'discardDeadLetters'];
 
 /**
- * `guard.uploader()` before the guard is ready: the same methods, each waiting for the real
- * uploader (created once, on the first call after the guard is ready). `stats()` is null until
- * then; `on()` subscribes as soon as the uploader exists.
+ * `guard.uploader()` before the guard is ready or before the uploader part is loaded: the same
+ * methods, each waiting for the real uploader (created once, by `create()`, on the first call).
+ * `stats()` is null until then; `on()` subscribes as soon as the uploader exists. A creation
+ * error (invalid options, a failed part load) rejects the call; a later call tries again.
  */
-function deferredUploader(handle, opts) {
+function deferredUploader(create) {
   let up = null;
   let closed = false;
+  let creating = null;
   const subs = [];
   const get = () =>
-    handle._p.then((g) => {
-      if (closed) throw guardError('ERR_DISPOSED');
+    (up ? Promise.resolve(up) : (creating ??= create().finally(() => { creating = null; }))).then((u) => {
+      if (closed) {
+        if (u !== up) u.close();
+        throw guardError('ERR_DISPOSED');
+      }
       if (!up) {
-        up = g.uploader(opts);
+        up = u;
         for (const s of subs) s.off = up.on(s.event, s.fn);
       }
       return up;
@@ -1171,7 +1236,11 @@ class GuardHandle {
   }
 
   uploader(opts) {
-    return this._g ? this._g.uploader(opts) : deferredUploader(this, opts);
+    return this._g ? this._g.uploader(opts) : deferredUploader(() => this._p.then((g) => g._uploaderLater(opts)));
+  }
+
+  preload(part) {
+    return loadPart(part).then(noop);
   }
 
   /** Disposes of the guard (now, or as soon as it is created); pending calls reject ERR_DISPOSED. */

@@ -71,6 +71,7 @@ test('happy path: records arrive once, with a valid Content-Digest and one key p
 test('invalid options and unserialisable records reject with ERR_INVALID_OPTION; a failed enqueue stores nothing', async () => {
   const out = await page.evaluate(async (GUARD) => {
     const guard = await rg.ResourceGuard.create(GUARD);
+    await guard.preload('uploader'); // loaded: uploader() validates synchronously (lazy.test.mjs covers before)
     const err = (fn) => { try { fn(); return null; } catch (e) { return { code: e.code, path: e.details.path, rg: rg.isResourceGuardError(e) }; } };
     const bad = {
       batchBytes: err(() => guard.uploader({ endpoint: '/upload', maxBatchBytes: 10 })),
