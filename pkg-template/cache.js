@@ -7,7 +7,11 @@
 // Private by default: a request's own `cache: 'no-store'` is never stored nor served, and a
 // credentialed request (Authorization, or credentials: 'include' to another origin) is stored
 // only with `cache.storeCredentialed`, under its own key. `guard.clearCache()` empties it.
-import { CacheCore } from './resource_guard.js';
+import init, { CacheCore } from './resource_guard_cache.js';
+import { wasmOnce } from './wasm.js';
+
+/** Instantiates the cache's own wasm (index.js awaits it before using this part). */
+export const ready = wasmOnce(init, new URL('./resource_guard_cache_bg.wasm', import.meta.url), 'cache');
 
 const CACHE_NAME = 'resource-guard-v1';
 // Synthetic request URLs: the index key (method, URL, Vary-relevant request headers) is the
@@ -86,7 +90,9 @@ export class ResponseCache {
       warnOnce(e?.name || 'caches.open failed');
       return undefined;
     }
-    const core = new CacheCore(JSON.stringify({ cache: options }));
+    // Numbers only: the guard's core validated these options already (index.js creates it first).
+    const num = (v) => (typeof v === 'number' ? v : NaN);
+    const core = new CacheCore(num(options.maxBytes), num(options.maxEntries), num(options.maxStaleMs), options.storeCredentialed === true);
     const c = new ResponseCache(guard, storage, core, options);
     await c._restore(2 * (options.maxEntries ?? 500));
     guard.onCleanup(() => c.clear(), { level: 'critical' });

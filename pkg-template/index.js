@@ -6,83 +6,18 @@
 import init, { GuardCore } from './resource_guard.js';
 import { perf_now as perfNow } from './clock.js';
 import { ResourceGuardError, isResourceGuardError, guardError, fromCore, CODES } from './errors.js';
+import { loadWasm, _inlineWasm } from './wasm.js';
 
 export { ResourceGuardError, isResourceGuardError };
 
 let ready = null;
-/** Where the wasm comes from when not from the file next to this one (`resource-guard/inline`). */
-let wasmBytes = null;
-/** @private used by the generated `inline.js` entry: the wasm is inlined there as base64. */
-export function _inlineWasm(bytes) {
-  wasmBytes = bytes;
-}
+/** @private used by the generated `inline.js` entry: each wasm (the guard's, each part's) inlined as base64. */
+export { _inlineWasm };
 
-const WASM_HELP = 'resource-guard could not load its WebAssembly module';
-const wasmError = (what, details, cause) =>
-  new ResourceGuardError('ERR_WASM_LOAD', `${WASM_HELP}: ${what}`, details, cause === undefined ? undefined : { cause });
-
-/**
- * The wasm's bytes (or a Response for streaming compilation). Node and test runners (jsdom,
- * happy-dom) read the package's own file: `fetch` of a `file:` URL fails there. A browser fetches
- * the file the bundler emitted next to this module; a missing file becomes an ERR_WASM_LOAD that
- * says what to do instead of a bare CompileError about an HTML 404 page.
- */
-async function wasmSource() {
-  await null; // `inline.js` sets the bytes after this module evaluated: decide in a microtask
-  if (wasmBytes) return typeof wasmBytes === 'function' ? wasmBytes() : wasmBytes;
-  const url = new URL('./resource_guard_bg.wasm', import.meta.url);
-  if (url.protocol === 'file:') {
-    const proc = globalThis.process;
-    if (!proc?.versions?.node && !globalThis.Deno) {
-      throw wasmError(`cannot read ${url.href} in this runtime; import from 'resource-guard/inline' (the wasm inlined as base64)`, { url: url.href });
-    }
-    let fs;
-    try {
-      // getBuiltinModule (Node >= 20.16) keeps the import invisible to bundlers; the import()
-      // fallback carries the comments webpack and Vite need to leave it alone.
-      // (index.cjs defines __rg_fs: Jest's CommonJS runtime has no dynamic import().)
-      const spec = 'node:fs/promises';
-      fs = typeof __rg_fs === 'object' ? __rg_fs : proc?.getBuiltinModule?.(spec) ?? (await import(/* webpackIgnore: true */ /* @vite-ignore */ spec));
-      return await fs.readFile(url);
-    } catch (e) {
-      // A server bundle (SvelteKit's adapter-node, any SSR build that inlines this package) moved
-      // this module away from its wasm: find the installed package from the working directory.
-      try {
-        const { createRequire } = proc.getBuiltinModule('node:module');
-        return await fs.readFile(createRequire(`${proc.cwd()}/`).resolve('resource-guard/resource_guard_bg.wasm'));
-      } catch {}
-      throw wasmError(`reading ${url.href} failed (${e?.code || e?.message || e}); reinstall the package, keep resource-guard external in a server bundle, or import from 'resource-guard/inline'`, { url: url.href }, e);
-    }
-  }
-  let res;
-  try {
-    res = await globalThis.fetch(url);
-  } catch (e) {
-    throw wasmError(`fetching ${url.href} failed (${e?.message || e}); check the network and any Content-Security-Policy (it needs 'wasm-unsafe-eval' and connect-src for this URL)`, { url: url.href }, e);
-  }
-  if (!res.ok) {
-    throw wasmError(
-      `${url.href} answered ${res.status}. Your bundler did not emit resource_guard_bg.wasm next to the bundle: import from 'resource-guard/inline' instead (the wasm inlined as base64, no asset needed), or serve node_modules/resource-guard/resource_guard_bg.wasm at that URL`,
-      { url: url.href, status: res.status },
-    );
-  }
-  return res;
-}
-
-/** Loads and instantiates the wasm once per realm (concurrent callers share the promise). */
+/** Loads and instantiates the guard's wasm once per realm (concurrent callers share the promise). */
 function load() {
   if (!ready) {
-    ready = (async () => {
-      if (typeof WebAssembly !== 'object') {
-        throw new ResourceGuardError('ERR_UNSUPPORTED', 'resource-guard needs WebAssembly, which this runtime does not provide (or a Content-Security-Policy forbids)', { what: 'WebAssembly' });
-      }
-      const source = await wasmSource();
-      try {
-        await init({ module_or_path: source });
-      } catch (e) {
-        throw wasmError(`instantiating it failed (${e?.message || e}); if a Content-Security-Policy is set, allow 'wasm-unsafe-eval'`, { url: source instanceof Response ? source.url : '' }, e);
-      }
-    })().catch((e) => {
+    ready = loadWasm(init, new URL('./resource_guard_bg.wasm', import.meta.url), 'guard').catch((e) => {
       ready = null;
       throw e;
     });
@@ -91,9 +26,10 @@ function load() {
 }
 
 // ---- lazily loaded parts ---------------------------------------------------------------------
-// The cache and the uploader are separate modules, loaded by dynamic import() on first use (the
-// cache option when a guard is created, guard.uploader()) or by guard.preload(part): an app that
-// never uses one never downloads it, and a bundler splits each into its own chunk.
+// The cache and the uploader are separate modules with their own wasm, loaded by dynamic
+// import() on first use (the cache option when a guard is created, guard.uploader()) or by
+// guard.preload(part): an app that never uses one never downloads it, and a bundler splits each
+// into its own chunk.
 const PART_LOADERS = {
   cache: () => import('./cache.js'),
   uploader: () => import('./uploader.js'),
@@ -115,7 +51,7 @@ function loadPart(part) {
     } catch (e) {
       throw new ResourceGuardError('ERR_WASM_LOAD', `resource-guard could not load its ${part} part (${e?.message || e}); check the network and that your bundler emitted the chunk`, { url: '', part }, { cause: e });
     }
-    await m.ready?.(); // a part with its own wasm instantiates it (rejects ERR_WASM_LOAD itself)
+    await m.ready(); // instantiates the part's own wasm (rejects ERR_WASM_LOAD with details.part)
     return (partModules[part] = m);
   })().catch((e) => {
     delete partPromises[part];

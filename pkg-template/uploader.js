@@ -13,8 +13,12 @@
 // `meta` the key namespace, the learned limit, the sender lease and `count` = [records, bytes,
 // version] (what stats() and flush() read instead of scanning). The sender reads chunks a window at a
 // time, so memory follows the batches in flight, not the queue.
-import { UploadCore } from './resource_guard.js';
+import init, { UploadCore } from './resource_guard_upload.js';
 import { ResourceGuardError, guardError, fromCore } from './errors.js';
+import { wasmOnce } from './wasm.js';
+
+/** Instantiates the uploader's own wasm (index.js awaits it before using this part). */
+export const ready = wasmOnce(init, new URL('./resource_guard_upload_bg.wasm', import.meta.url), 'uploader');
 
 const DB_PREFIX = 'resource-guard-upload:';
 const LOCK_PREFIX = 'resource-guard-upload:';

@@ -20,7 +20,7 @@ run() { # name, command...
 }
 
 run native cargo test --locked -q
-run browser-glue cargo test --locked --target wasm32-unknown-unknown --test 'web_*'
+run browser-glue cargo test --locked --target wasm32-unknown-unknown -p resource-guard-wasm --test 'web_*'
 run build node scripts/build.mjs --quiet
 if [ -f pkg/index.js ]; then
   run size node scripts/size-check.mjs

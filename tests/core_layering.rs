@@ -45,3 +45,78 @@ fn core_never_names_a_browser_crate_or_a_real_clock() {
     }
     assert!(offences.is_empty(), "{offences:#?}");
 }
+
+/// One wasm per capability (issue 13): a `#[wasm_bindgen]` export in the shared rlib would be
+/// exported (and kept) by every capability's wasm, so the rlib (src/core, src/web) only imports
+/// from JS (`extern` blocks); each file of src/api/ is compiled by exactly one thin crate in
+/// crates/, and the cache's and the uploader's crates compile nothing of the request guard's.
+#[test]
+fn each_wasm_export_lives_in_one_capability_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut shared = Vec::new();
+    rust_files(&root.join("src/core"), &mut shared);
+    rust_files(&root.join("src/web"), &mut shared);
+    for f in &shared {
+        let text = fs::read_to_string(f).expect("utf-8 source");
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for (i, l) in lines.iter().enumerate() {
+            if l.starts_with("#[wasm_bindgen") {
+                // Only imports: the next item must be an `extern "C"` block (or another attribute
+                // of one, or an item inside one).
+                let next = lines[i + 1..]
+                    .iter()
+                    .find(|n| !n.starts_with("#[") && !n.starts_with("///"))
+                    .copied()
+                    .unwrap_or("");
+                let inside_extern = lines[..i]
+                    .iter()
+                    .rev()
+                    .find(|p| p.starts_with("extern \"C\"") || *p == &"}")
+                    .is_some_and(|p| p.starts_with("extern"));
+                assert!(
+                    next.starts_with("extern \"C\"") || inside_extern,
+                    "{}:{}: a #[wasm_bindgen] export in the shared rlib",
+                    f.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+    let lib = fs::read_to_string(root.join("src/lib.rs")).expect("src/lib.rs");
+    assert!(
+        !lib.contains("mod api"),
+        "src/lib.rs must not compile src/api (each capability crate does)"
+    );
+    let mut api = Vec::new();
+    rust_files(&root.join("src/api"), &mut api);
+    let crates: Vec<(String, String)> = ["guard-wasm", "cache-wasm", "upload-wasm"]
+        .iter()
+        .map(|c| {
+            (
+                c.to_string(),
+                fs::read_to_string(root.join("crates").join(c).join("src/lib.rs"))
+                    .expect("crate lib.rs"),
+            )
+        })
+        .collect();
+    for f in &api {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let users: Vec<&str> = crates
+            .iter()
+            .filter(|(_, t)| t.contains(&format!("src/api/{name}\"")))
+            .map(|(c, _)| c.as_str())
+            .collect();
+        // mod.rs (the guard's surface) may declare submodules of its own; a file it declares is
+        // compiled through it, by the guard's crate.
+        let through_guard = name != "mod.rs"
+            && fs::read_to_string(root.join("src/api/mod.rs"))
+                .is_ok_and(|m| m.contains(&format!("mod {};", name.trim_end_matches(".rs"))));
+        assert_eq!(users.len() + usize::from(through_guard), 1, "src/api/{name} is compiled by {users:?} (guard through mod.rs: {through_guard}); it must be exactly one crate");
+    }
+    for (c, t) in &crates[1..] {
+        assert!(
+            !t.contains("src/api/mod.rs"),
+            "{c} compiles the request guard's surface"
+        );
+    }
+}

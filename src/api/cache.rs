@@ -2,7 +2,7 @@
 //! LRU/byte/entry budgets and expiry of [`CacheIndex`], with numbers and short strings only.
 //!
 //! ```js
-//! const idx = new CacheCore(JSON.stringify({ cache: { maxBytes: 200000 } }));
+//! const idx = new CacheCore(200000, NaN, NaN, false); // maxBytes, maxEntries, maxStaleMs (NaN: default), storeCredentialed
 //! const ttl = idx.policy('GET', 200, 'max-age=60', undefined, false); // -1: never store
 //! const key = idx.key('GET', url, 'accept:application/json', false);
 //! if (ttl >= 0 && idx.insert(key, 2048, Date.now(), ttl)) { /* put the body */ }
@@ -16,12 +16,10 @@
 use crate::core::cache::{
     cache_key, cacheability, CacheEntryMeta, CacheIndex, Lookup, MAX_KEY_BYTES,
 };
-use crate::core::config::{CacheConfig, GuardConfig};
+use crate::core::config::CacheConfig;
 use crate::core::defaults as d;
 use crate::core::time::Millis;
 use wasm_bindgen::prelude::*;
-
-use super::to_js;
 
 /// Most persisted items staged for one restore, whatever the entry budget; more (and keys over
 /// `MAX_KEY_BYTES`) are deleted unread (hostile storage).
@@ -44,6 +42,15 @@ pub struct JsCacheCore {
     evicted: Vec<String>,
 }
 
+/// A validated option as a whole number in `1..=max` (NaN: `default`); never panics.
+fn bounded(v: f64, default: u64, max: u64) -> u64 {
+    if v.is_nan() {
+        default
+    } else {
+        (v.max(1.0) as u64).min(max)
+    }
+}
+
 /// A JS number as an optional ttl: negative or NaN is "none".
 fn ttl_of(v: f64) -> Option<u64> {
     (v >= 0.0).then(|| Millis::from_f64(v).0)
@@ -51,27 +58,35 @@ fn ttl_of(v: f64) -> Option<u64> {
 
 #[wasm_bindgen(js_class = CacheCore)]
 impl JsCacheCore {
-    /// Builds an empty index from `options_json`, the guard options as JSON (only `cache` is
-    /// read; defaults as in `core::defaults` when it is absent).
-    ///
-    /// # Errors
-    /// `ERR_INVALID_OPTION` (the same encoding as `GuardCore`) for invalid options.
+    /// Builds an empty index from the `cache` options as numbers (NaN: the default of
+    /// `core::defaults`). The guard's own core validated them first (same option paths and
+    /// messages, `ERR_INVALID_OPTION`); here they are only clamped into their ranges, so this
+    /// wasm carries no options parser.
     #[wasm_bindgen(constructor)]
-    pub fn new(options_json: &str) -> Result<JsCacheCore, JsValue> {
-        let config = GuardConfig::from_json(options_json).map_err(|e| to_js(&e))?;
-        let cfg = config.cache.unwrap_or(CacheConfig {
-            max_bytes: d::CACHE_MAX_BYTES,
-            max_entries: d::CACHE_MAX_ENTRIES,
-            max_stale_ms: d::CACHE_MAX_STALE_MS,
-            store_credentialed: false,
-        });
-        Ok(JsCacheCore {
+    pub fn new(
+        max_bytes: f64,
+        max_entries: f64,
+        max_stale_ms: f64,
+        store_credentialed: bool,
+    ) -> JsCacheCore {
+        let cfg = CacheConfig {
+            max_bytes: bounded(max_bytes, d::CACHE_MAX_BYTES, 1 << 40),
+            max_entries: u32::try_from(bounded(
+                max_entries,
+                u64::from(d::CACHE_MAX_ENTRIES),
+                100_000,
+            ))
+            .unwrap_or(d::CACHE_MAX_ENTRIES),
+            max_stale_ms: bounded(max_stale_ms, d::CACHE_MAX_STALE_MS, 1 << 53),
+            store_credentialed,
+        };
+        JsCacheCore {
             index: CacheIndex::new(cfg),
             store_credentialed: cfg.store_credentialed,
             max_staged: (cfg.max_entries as usize).saturating_mul(2).min(MAX_STAGED),
             staged: Vec::new(),
             evicted: Vec::new(),
-        })
+        }
     }
 
     /// Whether a response may be stored: -1 never, 0 yes (only `maxStaleMs` limits its age), or

@@ -1,4 +1,7 @@
-//! The `#[wasm_bindgen]` surface. The user-facing `ResourceGuard` class lives in the JS driver
+//! The request guard's `#[wasm_bindgen]` surface, compiled into the guard's own wasm module by
+//! `crates/guard-wasm` (the cache's and the uploader's surfaces, `cache.rs` and `upload.rs`, are
+//! compiled by `crates/cache-wasm` and `crates/upload-wasm`: each capability is its own wasm, and
+//! an export lives only in its capability's crate). The user-facing `ResourceGuard` class lives in the JS driver
 //! (`pkg-template/index.js`); it owns one [`JsGuardCore`] and calls it with numbers and short
 //! strings, so the hot path never serialises. Outputs (starts, failures, events) go to a JS sink
 //! object the driver passes in; the driver acts on them after the call returns (never re-entering
@@ -16,33 +19,9 @@ use crate::core::retry::{
 use crate::core::rng::SplitMix64;
 use crate::core::time::{Clock, Millis};
 use crate::web::clock::{wall_ms, PerformanceClock};
+use crate::web::error::{error_text, to_js};
 use crate::web::heap::wasm_memory_bytes;
 use wasm_bindgen::prelude::*;
-
-pub mod cache;
-pub mod upload;
-
-/// Errors cross the boundary as `"<CODE>\n<message>\n<detail>[\n<option path>]"`; the driver
-/// turns them into `ResourceGuardError`s (one factory, in JS, keeps `core::fmt` out of the binary).
-pub(crate) fn to_js(e: &GuardError) -> JsValue {
-    JsValue::from_str(&error_text(e))
-}
-
-/// The wire text of an error (see [`to_js`]).
-fn error_text(e: &GuardError) -> String {
-    let mut s = String::from(e.code().as_str());
-    s.push('\n');
-    s.push_str(&e.message());
-    s.push('\n');
-    let mut w = JsonWriter::new();
-    w.f64(e.detail());
-    s.push_str(&w.out);
-    if let GuardError::InvalidOption { path, .. } = e {
-        s.push('\n');
-        s.push_str(path);
-    }
-    s
-}
 
 #[wasm_bindgen]
 extern "C" {

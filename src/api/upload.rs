@@ -15,7 +15,6 @@
 //! page (every decision), and comparable across pages (the lease stored in a batch descriptor is
 //! read back by the next page after a reload).
 
-use crate::api::to_js;
 use crate::core::error::GuardError;
 use crate::core::json::JsonWriter;
 use crate::core::retry::{parse_error_body, parse_retry_after};
@@ -26,6 +25,7 @@ use crate::core::upload::{
     UploadPlanner,
 };
 use crate::web::clock::{wall_ms, PerformanceClock};
+use crate::web::error::to_js;
 use wasm_bindgen::prelude::*;
 
 /// `next()` kinds (first element).

@@ -2,4 +2,5 @@
 //! so the same code runs in a window and in workers.
 
 pub mod clock;
+pub mod error;
 pub mod heap;

@@ -2,10 +2,10 @@
 //! the wasm surface turns bad options into typed error strings instead of panicking.
 #![cfg(target_arch = "wasm32")]
 
-use resource_guard::api::{JsGuardCore, Sink};
 use resource_guard::core::time::Clock;
 use resource_guard::web::clock::{wall_ms, PerformanceClock};
 use resource_guard::web::heap::wasm_memory_bytes;
+use rg_guard::api::{JsGuardCore, Sink};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 

@@ -1,0 +1,16 @@
+//! The uploader wasm module of resource-guard (UploadCore), loaded with the uploader part.
+//!
+//! A thin cdylib: it compiles one capability's `#[wasm_bindgen]` surface (`src/api/upload.rs` of
+//! the workspace root) against the shared rlib, so this wasm exports, and after LTO holds, only
+//! what that capability reaches. The surface names `crate::core` and `crate::web`: the
+//! re-exports below make those paths resolve here as they would in the root crate.
+#![deny(missing_docs, missing_debug_implementations)]
+#![forbid(unsafe_code)]
+
+pub use resource_guard::core;
+#[cfg(target_arch = "wasm32")]
+pub use resource_guard::web;
+
+#[cfg(target_arch = "wasm32")]
+#[path = "../../../src/api/upload.rs"]
+pub mod upload;
