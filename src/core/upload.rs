@@ -1105,7 +1105,7 @@ pub fn backoff_delay_ms(cfg: &UploadConfig, attempts: u32, rng: &mut dyn Rng) ->
     let raw = (cfg.base_delay_ms as f64) * ((1u64 << exp) as f64);
     let capped = raw.min(cfg.max_delay_ms as f64);
     let jitter = if cfg.jitter.is_finite() {
-        cfg.jitter.clamp(0.0, 1.0)
+        cfg.jitter.max(0.0).min(1.0)
     } else {
         0.0
     };
