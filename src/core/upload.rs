@@ -500,7 +500,10 @@ impl UploadPlanner {
     pub fn add(&mut self, id: u64, byte_len: u64) {
         if set_insert(&mut self.tracked, id) {
             if let Err(pos) = self.free.binary_search_by_key(&id, |e| e.0) {
-                self.free.insert(pos, (id, byte_len));
+                // `pos <= len` always; the test lets the compiler drop insert's panic branch.
+                if pos <= self.free.len() {
+                    self.free.insert(pos, (id, byte_len));
+                }
             }
         }
     }
@@ -677,8 +680,10 @@ impl UploadPlanner {
             .min_by_key(|(_, b)| b.first_id())
             .map(|(i, _)| i);
         if let Some(i) = due {
-            if self.batches[i].attempts >= self.cfg.max_attempts.max(1) {
-                let b = self.batches.swap_remove(i);
+            if self.batches.get(i).is_some_and(|b| b.attempts >= self.cfg.max_attempts.max(1)) {
+                let Some(b) = swap_take(&mut self.batches, i) else {
+                    return self.lease(i, now);
+                };
                 return self.dead_letter_action(
                     b.ids(),
                     ErrorCode::RetriesExhausted,
@@ -737,7 +742,9 @@ impl UploadPlanner {
         }
         if (200..300).contains(&status) {
             self.successes = self.successes.saturating_add(1);
-            let b = self.batches.swap_remove(i);
+            let Some(b) = swap_take(&mut self.batches, i) else {
+                return events;
+            };
             self.forget(&b.records);
             self.stats.sent_records = self
                 .stats
@@ -763,14 +770,13 @@ impl UploadPlanner {
                     events.push(UploadEvent::LearnedMaxBytes(g));
                 }
             }
-            events.insert(
-                0,
-                UploadEvent::Delivered {
-                    batch,
-                    record_ids: b.ids(),
-                    body_bytes: b.body_bytes,
-                },
-            );
+            // First in the list; push + rotate instead of `insert(0, _)` (no formatted panic).
+            events.push(UploadEvent::Delivered {
+                batch,
+                record_ids: b.ids(),
+                body_bytes: b.body_bytes,
+            });
+            events.rotate_right(1);
             return events;
         }
         if !matches!(self.batches[i].state, State::InFlight { .. }) {
@@ -797,7 +803,9 @@ impl UploadPlanner {
                     self.learned = Some(lowered);
                     events.push(UploadEvent::LearnedMaxBytes(lowered));
                 }
-                let b = self.batches.swap_remove(i);
+                let Some(b) = swap_take(&mut self.batches, i) else {
+                    return events;
+                };
                 if b.records.len() <= 1 {
                     events.push(self.dead_letter(&b.records, ErrorCode::PayloadTooLarge, 413));
                 } else {
@@ -832,7 +840,9 @@ impl UploadPlanner {
                 }
             }
             400..=499 if !matches!(status, 408 | 409 | 429) => {
-                let b = self.batches.swap_remove(i);
+                let Some(b) = swap_take(&mut self.batches, i) else {
+                    return events;
+                };
                 events.push(self.dead_letter(&b.records, ErrorCode::RetriesExhausted, status));
             }
             _ => {
@@ -913,10 +923,10 @@ impl UploadPlanner {
     }
 
     fn exhausted(&mut self, i: usize) -> Option<UploadEvent> {
-        if self.batches[i].attempts < self.cfg.max_attempts.max(1) {
+        if self.batches.get(i)?.attempts < self.cfg.max_attempts.max(1) {
             return None;
         }
-        let b = self.batches.swap_remove(i);
+        let b = swap_take(&mut self.batches, i)?;
         Some(self.dead_letter(&b.records, ErrorCode::RetriesExhausted, b.last_status))
     }
 
@@ -1072,10 +1082,26 @@ impl UploadPlanner {
             return None;
         }
         // The batch is the front of the sorted pending list.
-        self.free.drain(..records.len());
+        // Not `drain(..n)`: its range check carries a formatted panic message.
+        for _ in 0..records.len() {
+            self.free.pop_front();
+        }
         self.push_ready(records, now, rng);
         let i = self.batches.len() - 1;
         Some(self.lease(i, now))
+    }
+}
+
+/// `v.swap_remove(i)` without its panic branch (and its formatted message): `None` if `i` is out
+/// of range.
+fn swap_take<T>(v: &mut Vec<T>, i: usize) -> Option<T> {
+    if i >= v.len() {
+        return None;
+    }
+    let last = v.pop()?;
+    match v.get_mut(i) {
+        Some(slot) => Some(std::mem::replace(slot, last)),
+        None => Some(last), // `i` was the last index
     }
 }
 
@@ -1083,10 +1109,11 @@ impl UploadPlanner {
 fn set_insert(set: &mut VecDeque<u64>, id: u64) -> bool {
     match set.binary_search(&id) {
         Ok(_) => false,
-        Err(pos) => {
+        Err(pos) if pos <= set.len() => {
             set.insert(pos, id);
             true
         }
+        Err(_) => false, // unreachable: binary_search returns a position <= len
     }
 }
 
