@@ -732,41 +732,41 @@ impl Reporter {
         w.raw("[");
         let mut items: Vec<Pending> = Vec::new();
         let mut one = JsonWriter::new();
-        // Taken from the front by value (no `remove(0)`); what stays goes back in order.
-        let mut queue = std::mem::take(&mut self.pending).into_iter();
-        let mut held = None;
-        while let Some(mut p) = queue.next() {
+        while let Some(p) = self.pending.first() {
             let sep = usize::from(!items.is_empty());
             one.out.clear();
-            self.write_item(&mut one, &p, now, false, None);
+            self.write_item(&mut one, p, now, false, None);
             let fits = |len: usize| w.out.len() + sep + len < budget; // + 1 for the closing `]`
             if fits(one.out.len()) {
                 // fits as it is
             } else if one.out.len() + 2 <= self.max_batch_bytes {
-                held = Some(p);
                 break; // fits a fresh batch: leave it for the next one
             } else {
                 one.out.clear();
-                self.write_item(&mut one, &p, now, true, None);
+                self.write_item(&mut one, p, now, true, None);
                 if one.out.len() + 2 > self.max_batch_bytes {
                     // Unsendable even truncated (a huge URL or user agent): drop, don't block.
+                    super::remove_at(&mut self.pending, 0);
                     self.stats.dropped = self.stats.dropped.saturating_add(1);
                     continue;
                 }
                 if !fits(one.out.len()) {
-                    held = Some(p);
                     break;
                 }
-                p.truncated = true;
-                p.body = "{}".to_owned();
+                if let Some(p) = self.pending.first_mut() {
+                    p.truncated = true;
+                    p.body = "{}".to_owned();
+                }
             }
             if sep == 1 {
                 w.raw(",");
             }
             w.raw(&one.out);
+            let Some(p) = super::remove_at(&mut self.pending, 0) else {
+                break;
+            };
             items.push(p);
         }
-        self.pending = held.into_iter().chain(queue).collect();
         if items.is_empty() {
             return None;
         }

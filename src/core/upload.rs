@@ -680,10 +680,8 @@ impl UploadPlanner {
             .min_by_key(|(_, b)| b.first_id())
             .map(|(i, _)| i);
         if let Some(i) = due {
-            if self.batches.get(i).is_some_and(|b| b.attempts >= self.cfg.max_attempts.max(1)) {
-                let Some(b) = swap_take(&mut self.batches, i) else {
-                    return self.lease(i, now);
-                };
+            if self.batches[i].attempts >= self.cfg.max_attempts.max(1) {
+                let b = self.batches.swap_remove(i);
                 return self.dead_letter_action(
                     b.ids(),
                     ErrorCode::RetriesExhausted,
@@ -742,9 +740,7 @@ impl UploadPlanner {
         }
         if (200..300).contains(&status) {
             self.successes = self.successes.saturating_add(1);
-            let Some(b) = swap_take(&mut self.batches, i) else {
-                return events;
-            };
+            let b = self.batches.swap_remove(i);
             self.forget(&b.records);
             self.stats.sent_records = self
                 .stats
@@ -770,13 +766,14 @@ impl UploadPlanner {
                     events.push(UploadEvent::LearnedMaxBytes(g));
                 }
             }
-            // First in the list; push + rotate instead of `insert(0, _)` (no formatted panic).
-            events.push(UploadEvent::Delivered {
-                batch,
-                record_ids: b.ids(),
-                body_bytes: b.body_bytes,
-            });
-            events.rotate_right(1);
+            events.insert(
+                0,
+                UploadEvent::Delivered {
+                    batch,
+                    record_ids: b.ids(),
+                    body_bytes: b.body_bytes,
+                },
+            );
             return events;
         }
         if !matches!(self.batches[i].state, State::InFlight { .. }) {
@@ -803,9 +800,7 @@ impl UploadPlanner {
                     self.learned = Some(lowered);
                     events.push(UploadEvent::LearnedMaxBytes(lowered));
                 }
-                let Some(b) = swap_take(&mut self.batches, i) else {
-                    return events;
-                };
+                let b = self.batches.swap_remove(i);
                 if b.records.len() <= 1 {
                     events.push(self.dead_letter(&b.records, ErrorCode::PayloadTooLarge, 413));
                 } else {
@@ -840,9 +835,7 @@ impl UploadPlanner {
                 }
             }
             400..=499 if !matches!(status, 408 | 409 | 429) => {
-                let Some(b) = swap_take(&mut self.batches, i) else {
-                    return events;
-                };
+                let b = self.batches.swap_remove(i);
                 events.push(self.dead_letter(&b.records, ErrorCode::RetriesExhausted, status));
             }
             _ => {
@@ -923,10 +916,10 @@ impl UploadPlanner {
     }
 
     fn exhausted(&mut self, i: usize) -> Option<UploadEvent> {
-        if self.batches.get(i)?.attempts < self.cfg.max_attempts.max(1) {
+        if self.batches[i].attempts < self.cfg.max_attempts.max(1) {
             return None;
         }
-        let b = swap_take(&mut self.batches, i)?;
+        let b = self.batches.swap_remove(i);
         Some(self.dead_letter(&b.records, ErrorCode::RetriesExhausted, b.last_status))
     }
 
@@ -1089,19 +1082,6 @@ impl UploadPlanner {
         self.push_ready(records, now, rng);
         let i = self.batches.len() - 1;
         Some(self.lease(i, now))
-    }
-}
-
-/// `v.swap_remove(i)` without its panic branch (and its formatted message): `None` if `i` is out
-/// of range.
-fn swap_take<T>(v: &mut Vec<T>, i: usize) -> Option<T> {
-    if i >= v.len() {
-        return None;
-    }
-    let last = v.pop()?;
-    match v.get_mut(i) {
-        Some(slot) => Some(std::mem::replace(slot, last)),
-        None => Some(last), // `i` was the last index
     }
 }
 
