@@ -654,10 +654,13 @@ impl<R: Rng> Engine<R> {
 
     fn alloc(&mut self, t: Ticket) -> Option<u32> {
         if let Some(slot) = self.free.pop() {
-            let gen = (self.tickets[slot as usize].gen + 1) & 0xFFF;
-            self.tickets[slot as usize] = Ticket { gen, ..t };
-            self.live += 1;
-            return Some((gen << SLOT_BITS) | slot);
+            // Free slots index `tickets` by construction; `get_mut` keeps the panic branch out.
+            if let Some(old) = self.tickets.get_mut(slot as usize) {
+                let gen = (old.gen + 1) & 0xFFF;
+                *old = Ticket { gen, ..t };
+                self.live += 1;
+                return Some((gen << SLOT_BITS) | slot);
+            }
         }
         let slot = self.tickets.len() as u32;
         if slot >= MAX_TICKETS {
@@ -1035,7 +1038,12 @@ impl<R: Rng> Engine<R> {
 
     fn pop_lane_back(&mut self, cat: u16, lane: usize) -> Option<u32> {
         loop {
-            let id = self.categories[cat as usize].lanes[lane].pop_back()?;
+            let id = self
+                .categories
+                .get_mut(cat as usize)?
+                .lanes
+                .get_mut(lane)?
+                .pop_back()?;
             if self.ticket(id).is_some_and(|t| t.state == State::Queued) {
                 return Some(id);
             }
