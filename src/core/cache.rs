@@ -91,16 +91,38 @@ struct Entry {
     tick: u64,
 }
 
-/// Indices of `keys` in ascending order, ties in input order. The module's one sort: every
-/// `sort_by_key` on another type instantiates the library sort again (kilobytes of wasm each).
+/// Indices of `keys` in ascending order, ties in input order. The module's one sort, written
+/// out (a stable bottom-up merge sort, O(n log n) on hostile lists): the library sort costs
+/// kilobytes of wasm, and every panic-free step here keeps `core::fmt` out of the binary.
 fn order(keys: &[u64]) -> Vec<usize> {
-    let mut v: Vec<(u64, u32)> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| (k, i as u32))
-        .collect();
-    v.sort_unstable();
-    v.into_iter().map(|(_, i)| i as usize).collect()
+    let key = |i: usize| keys.get(i).copied().unwrap_or(0);
+    let mut a: Vec<usize> = (0..keys.len()).collect();
+    let mut width = 1usize;
+    while width < a.len() {
+        let mut out = Vec::with_capacity(a.len());
+        let mut rest: &[usize] = &a;
+        while !rest.is_empty() {
+            let (l, tail) = rest.split_at_checked(width).unwrap_or((rest, &[]));
+            let (r, tail) = tail.split_at_checked(width).unwrap_or((tail, &[]));
+            rest = tail;
+            let (mut l, mut r) = (l.iter().copied().peekable(), r.iter().copied().peekable());
+            loop {
+                // Ties take the left run: the sort is stable.
+                let next = match (l.peek(), r.peek()) {
+                    (Some(&x), Some(&y)) if key(y) < key(x) => r.next(),
+                    (Some(_), _) => l.next(),
+                    (None, _) => r.next(),
+                };
+                match next {
+                    Some(i) => out.push(i),
+                    None => break,
+                }
+            }
+        }
+        a = out;
+        width = width.saturating_mul(2);
+    }
+    a
 }
 
 /// `items` without duplicates (in hash order), via [`order`] on FNV-1a hashes.
@@ -118,12 +140,15 @@ fn dedup_strings(items: Vec<String>) -> Vec<String> {
     let mut run_start = 0; // first index in `out` of the current run of equal hashes
     let mut last_hash = None;
     for i in order(&hashes) {
-        let Some(s) = slots[i].take() else { continue };
-        if last_hash != Some(hashes[i]) {
-            last_hash = Some(hashes[i]);
+        let Some(s) = slots.get_mut(i).and_then(Option::take) else {
+            continue;
+        };
+        let hash = hashes.get(i).copied();
+        if last_hash != hash {
+            last_hash = hash;
             run_start = out.len();
         }
-        if !out[run_start..].contains(&s) {
+        if !out.get(run_start..).unwrap_or(&[]).contains(&s) {
             out.push(s);
         }
     }
@@ -340,7 +365,7 @@ impl CacheIndex {
         let ticks: Vec<u64> = all.iter().map(|(_, e)| e.tick).collect();
         order(&ticks)
             .into_iter()
-            .map(|i| &all[i])
+            .filter_map(|i| all.get(i))
             .map(|(k, e)| CacheEntryMeta {
                 key: k.clone(),
                 bytes: e.bytes,
@@ -361,7 +386,7 @@ impl CacheIndex {
         let used: Vec<u64> = items.iter().map(|m| m.last_used.0).collect();
         let mut slots: Vec<Option<CacheEntryMeta>> = items.drain(..).map(Some).collect();
         for i in order(&used) {
-            let Some(mut m) = slots[i].take() else {
+            let Some(mut m) = slots.get_mut(i).and_then(Option::take) else {
                 continue;
             };
             if m.key.is_empty() {
@@ -494,27 +519,33 @@ pub fn parse_cache_control(value: &str) -> CacheControl {
             while i < s.len() && (s[i] == b' ' || s[i] == b'\t') {
                 i += 1;
             }
-            let mut v = Vec::new();
+            // Copied as runs of `value` (every run ends before an ASCII byte or at the end, so
+            // on a char boundary): no UTF-8 re-validation, no lossy-conversion code in the wasm.
+            let mut v = String::new();
             if i < s.len() && s[i] == b'"' {
                 i += 1;
+                let mut from = i;
                 while i < s.len() && s[i] != b'"' {
                     if s[i] == b'\\' && i + 1 < s.len() {
+                        v.push_str(value.get(from..i).unwrap_or(""));
                         i += 1;
+                        from = i; // the escaped byte opens the next run
                     }
-                    v.push(s[i]);
                     i += 1;
                 }
+                v.push_str(value.get(from..i).unwrap_or(""));
                 // Skip the closing quote and anything up to the next comma.
                 while i < s.len() && s[i] != b',' {
                     i += 1;
                 }
             } else {
+                let from = i;
                 while i < s.len() && s[i] != b',' {
-                    v.push(s[i]);
                     i += 1;
                 }
+                v.push_str(value.get(from..i).unwrap_or(""));
             }
-            arg = Some(String::from_utf8_lossy(&v).trim().to_owned());
+            arg = Some(v.trim().to_owned());
         }
         let seconds = || arg.as_deref().map_or(0, delta_seconds);
         if name.eq_ignore_ascii_case("no-store") {
@@ -654,9 +685,114 @@ fn is_token_byte(b: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(not(target_arch = "wasm32"))]
+    use super::{delta_seconds, CacheControl};
+
+    /// The parser before diet step 6 (issue 13): it copied an argument byte by byte and converted
+    /// it with `String::from_utf8_lossy`. The new one must read every header the same way.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn reference_parse_cache_control(value: &str) -> CacheControl {
+        let mut cc = CacheControl::default();
+        let s = value.as_bytes();
+        let mut i = 0;
+        while i < s.len() {
+            while i < s.len() && (s[i] == b',' || s[i].is_ascii_whitespace()) {
+                i += 1;
+            }
+            let start = i;
+            while i < s.len() && s[i] != b',' && s[i] != b'=' {
+                i += 1;
+            }
+            let name = value.get(start..i).unwrap_or("").trim();
+            let mut arg: Option<String> = None;
+            if i < s.len() && s[i] == b'=' {
+                i += 1;
+                while i < s.len() && (s[i] == b' ' || s[i] == b'\t') {
+                    i += 1;
+                }
+                let mut v = Vec::new();
+                if i < s.len() && s[i] == b'"' {
+                    i += 1;
+                    while i < s.len() && s[i] != b'"' {
+                        if s[i] == b'\\' && i + 1 < s.len() {
+                            i += 1;
+                        }
+                        v.push(s[i]);
+                        i += 1;
+                    }
+                    // Skip the closing quote and anything up to the next comma.
+                    while i < s.len() && s[i] != b',' {
+                        i += 1;
+                    }
+                } else {
+                    while i < s.len() && s[i] != b',' {
+                        v.push(s[i]);
+                        i += 1;
+                    }
+                }
+                arg = Some(String::from_utf8_lossy(&v).trim().to_owned());
+            }
+            let seconds = || arg.as_deref().map_or(0, delta_seconds);
+            if name.eq_ignore_ascii_case("no-store") {
+                cc.no_store = true;
+            } else if name.eq_ignore_ascii_case("no-cache") {
+                cc.no_cache = true;
+            } else if name.eq_ignore_ascii_case("private") {
+                cc.private = true;
+            } else if name.eq_ignore_ascii_case("public") {
+                cc.public = true;
+            } else if name.eq_ignore_ascii_case("must-revalidate") {
+                cc.must_revalidate = true;
+            } else if name.eq_ignore_ascii_case("max-age") {
+                let n = seconds();
+                cc.max_age_s = Some(cc.max_age_s.map_or(n, |m| m.min(n)));
+            } else if name.eq_ignore_ascii_case("stale-if-error") {
+                let n = seconds();
+                cc.stale_if_error_s = Some(cc.stale_if_error_s.map_or(n, |m| m.min(n)));
+            }
+        }
+        cc
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        #[test]
+        fn cache_control_reads_as_before_step_6(parts in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just("max-age".to_owned()),
+                proptest::strategy::Just("stale-if-error".to_owned()),
+                proptest::strategy::Just("=".to_owned()),
+                proptest::strategy::Just(",".to_owned()),
+                proptest::strategy::Just("\"".to_owned()),
+                proptest::strategy::Just("\\".to_owned()),
+                proptest::strategy::Just(" ".to_owned()),
+                proptest::strategy::Just("é".to_owned()),
+                "[0-9]{0,12}",
+                "\\PC{0,3}",
+            ],
+            0..30,
+        )) {
+            let s: String = parts.concat();
+            proptest::prop_assert_eq!(super::parse_cache_control(&s), reference_parse_cache_control(&s));
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))] // proptest is a native dev-dependency
+    proptest::proptest! {
+        // The hand-written sort is the library's stable sort by key (diet step 2, issue 13).
+        #[test]
+        fn order_matches_a_stable_library_sort(keys in proptest::collection::vec(0u64..8, 0..200)) {
+            let mut want: Vec<usize> = (0..keys.len()).collect();
+            want.sort_by_key(|&i| keys[i]);
+            proptest::prop_assert_eq!(order(&keys), want);
+        }
+    }
+
     #[test]
     fn order_is_ascending_with_ties_in_input_order_and_dedup_keeps_one_of_each() {
         assert_eq!(order(&[5, 1, 5, 0, 1]), vec![3, 1, 4, 0, 2]);
+        assert_eq!(order(&[]), Vec::<usize>::new());
+        assert_eq!(order(&[7]), vec![0]);
         let mut out = dedup_strings(vec![
             "b".into(),
             "a".into(),

@@ -654,10 +654,13 @@ impl<R: Rng> Engine<R> {
 
     fn alloc(&mut self, t: Ticket) -> Option<u32> {
         if let Some(slot) = self.free.pop() {
-            let gen = (self.tickets[slot as usize].gen + 1) & 0xFFF;
-            self.tickets[slot as usize] = Ticket { gen, ..t };
-            self.live += 1;
-            return Some((gen << SLOT_BITS) | slot);
+            // Free slots index `tickets` by construction; `get_mut` keeps the panic branch out.
+            if let Some(old) = self.tickets.get_mut(slot as usize) {
+                let gen = (old.gen + 1) & 0xFFF;
+                *old = Ticket { gen, ..t };
+                self.live += 1;
+                return Some((gen << SLOT_BITS) | slot);
+            }
         }
         let slot = self.tickets.len() as u32;
         if slot >= MAX_TICKETS {
@@ -963,8 +966,8 @@ impl<R: Rng> Engine<R> {
             .iter()
             .rposition(|o| matches!(o, Output::Fail { id: i, .. } if *i == id))
         {
-            Some(i) => match self.out.remove(i) {
-                Output::Fail { error, .. } => error,
+            Some(i) => match super::remove_at(&mut self.out, i) {
+                Some(Output::Fail { error, .. }) => error,
                 _ => GuardError::CircuitOpen { retry_in_ms: 0 },
             },
             None => GuardError::CircuitOpen { retry_in_ms: 0 },
@@ -1008,7 +1011,10 @@ impl<R: Rng> Engine<R> {
             .take(4096)
             .position(|&i| tickets.get((i & SLOT_MASK) as usize).is_some_and(|t| t.seq > seq))
             .unwrap_or(lane.len().min(4096));
-        lane.insert(at, id);
+        // `at <= len` by construction; the test lets the compiler drop insert's panic branch.
+        if at <= lane.len() {
+            lane.insert(at, id);
+        }
         c.queued[prio] += 1;
     }
 
@@ -1032,7 +1038,12 @@ impl<R: Rng> Engine<R> {
 
     fn pop_lane_back(&mut self, cat: u16, lane: usize) -> Option<u32> {
         loop {
-            let id = self.categories[cat as usize].lanes[lane].pop_back()?;
+            let id = self
+                .categories
+                .get_mut(cat as usize)?
+                .lanes
+                .get_mut(lane)?
+                .pop_back()?;
             if self.ticket(id).is_some_and(|t| t.state == State::Queued) {
                 return Some(id);
             }

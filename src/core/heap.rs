@@ -307,9 +307,9 @@ impl HeapGuard {
         let mut clear = [0u64; 4];
         for i in 1..4 {
             enter[i] = frac_bytes(fracs[i], budget).max(1).max(enter[i - 1]);
-            clear[i] = frac_bytes(fracs[i] - h, budget).clamp(1, enter[i]);
+            clear[i] = frac_bytes(fracs[i] - h, budget).max(1).min(enter[i]);
         }
-        let threshold = cfg.long_task_threshold.clamp(1, MAX_LONG_TASK_THRESHOLD);
+        let threshold = cfg.long_task_threshold.max(1).min(MAX_LONG_TASK_THRESHOLD);
         HeapGuard {
             cfg,
             enter,
@@ -512,13 +512,13 @@ impl HeapGuard {
         let u = if u.is_nan() {
             0.5
         } else {
-            u.clamp(0.0, 1.0 - f64::EPSILON)
+            u.max(0.0).min(1.0 - f64::EPSILON)
         };
         let draw = -(1.0 - u).ln() * mean as f64;
         let lo = mean / 10;
         let hi = mean.saturating_mul(10);
         // `as` saturates; the clamp bounds are integers so the draw cannot escape them.
-        (draw as u64).clamp(lo, hi).min(MAX_TIMER_MS)
+        (draw as u64).max(lo).min(hi).min(MAX_TIMER_MS)
     }
 }
 

@@ -89,6 +89,7 @@ pub struct JsonError {
 /// values.
 pub fn parse(input: &str) -> Result<Value, JsonError> {
     let mut p = Parser {
+        src: input,
         s: input.as_bytes(),
         i: 0,
         nodes: 0,
@@ -103,6 +104,8 @@ pub fn parse(input: &str) -> Result<Value, JsonError> {
 }
 
 struct Parser<'a> {
+    /// The input as text: runs of plain characters are copied from it without re-validating.
+    src: &'a str,
     s: &'a [u8],
     i: usize,
     nodes: usize,
@@ -240,9 +243,11 @@ impl Parser<'_> {
                 }
                 self.i += 1;
             }
+            // The run ends before an ASCII byte (or at the end): a char boundary, so `get` succeeds.
             out.push_str(
-                std::str::from_utf8(&self.s[start..self.i])
-                    .map_err(|_| self.err("invalid UTF-8"))?,
+                self.src
+                    .get(start..self.i)
+                    .ok_or_else(|| self.err("invalid UTF-8"))?,
             );
             match self.peek() {
                 Some(b'"') => {
@@ -386,10 +391,12 @@ fn to_f64(m: u64, exp: i32) -> f64 {
             return 0.0;
         }
     }
+    // -22 <= e <= 22 here; `get` keeps the (unreachable) panic branch out of the wasm.
+    let p = |i: i32| P.get(i as usize).copied().unwrap_or(1e22);
     if e >= 0 {
-        v * P[e as usize]
+        v * p(e)
     } else {
-        v / P[(-e) as usize]
+        v / p(-e)
     }
 }
 
@@ -448,17 +455,20 @@ impl JsonWriter {
 
     /// Writes an unsigned integer.
     pub fn u64(&mut self, mut n: u64) -> &mut Self {
+        // Digits from the right; u64::MAX has 20, so `get` never misses (no panic branch).
         let mut buf = [0u8; 20];
         let mut i = buf.len();
         loop {
-            i -= 1;
-            buf[i] = b'0' + (n % 10) as u8;
+            i = i.saturating_sub(1);
+            if let Some(b) = buf.get_mut(i) {
+                *b = b'0' + (n % 10) as u8;
+            }
             n /= 10;
             if n == 0 {
                 break;
             }
         }
-        for &b in &buf[i..] {
+        for &b in buf.get(i..).unwrap_or(&[]) {
             self.out.push(b as char);
         }
         self
@@ -482,11 +492,15 @@ impl JsonWriter {
         if frac != 0 {
             self.out.push('.');
             let digits = [frac / 100, (frac / 10) % 10, frac % 10];
-            let mut end = 3;
-            while end > 0 && digits[end - 1] == 0 {
-                end -= 1;
-            }
-            for d in &digits[..end] {
+            // Without trailing zeros; frac != 0, so at least the first digit stays.
+            let end = if frac % 10 != 0 {
+                3
+            } else if frac % 100 != 0 {
+                2
+            } else {
+                1
+            };
+            for d in digits.iter().take(end) {
                 self.out.push((b'0' + *d as u8) as char);
             }
         }

@@ -360,10 +360,10 @@ impl RateLimiter {
 
     fn apply_factor(&mut self, factor_permille: u32) {
         let requests = u64::from(self.spec.requests).max(1);
-        let burst = u64::from(self.spec.burst).clamp(1, requests);
+        let burst = u64::from(self.spec.burst).max(1).min(requests);
         let factor = u64::from(factor_permille);
         let new_n = (requests * factor / 1000).max(1);
-        let new_burst = (burst * factor / 1000).clamp(1, new_n);
+        let new_burst = (burst * factor / 1000).max(1).min(new_n);
         let old_n = self.eff_requests.max(1);
         if new_n != old_n {
             // Re-express the remainder in 1/new_n ms, rounding up so no start comes early.

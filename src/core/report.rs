@@ -395,7 +395,9 @@ impl Reporter {
         let Some(i) = self.in_flight.iter().position(|b| b.id == batch_id) else {
             return;
         };
-        let batch = self.in_flight.remove(i);
+        let Some(batch) = super::remove_at(&mut self.in_flight, i) else {
+            return;
+        };
         self.stats.sent = self.stats.sent.saturating_add(batch.items.len() as u64);
         for p in batch.items {
             let ks = self.keys.or_insert(
@@ -429,7 +431,9 @@ impl Reporter {
         let Some(i) = self.in_flight.iter().position(|b| b.id == batch_id) else {
             return;
         };
-        let batch = self.in_flight.remove(i);
+        let Some(batch) = super::remove_at(&mut self.in_flight, i) else {
+            return;
+        };
         let mut requeue = Vec::with_capacity(batch.items.len());
         for mut p in batch.items {
             if let Some(ks) = self.keys.get_mut(&p.key) {
@@ -742,21 +746,26 @@ impl Reporter {
                 self.write_item(&mut one, p, now, true, None);
                 if one.out.len() + 2 > self.max_batch_bytes {
                     // Unsendable even truncated (a huge URL or user agent): drop, don't block.
-                    self.pending.remove(0);
+                    super::remove_at(&mut self.pending, 0);
                     self.stats.dropped = self.stats.dropped.saturating_add(1);
                     continue;
                 }
                 if !fits(one.out.len()) {
                     break;
                 }
-                self.pending[0].truncated = true;
-                self.pending[0].body = "{}".to_owned();
+                if let Some(p) = self.pending.first_mut() {
+                    p.truncated = true;
+                    p.body = "{}".to_owned();
+                }
             }
             if sep == 1 {
                 w.raw(",");
             }
             w.raw(&one.out);
-            items.push(self.pending.remove(0));
+            let Some(p) = super::remove_at(&mut self.pending, 0) else {
+                break;
+            };
+            items.push(p);
         }
         if items.is_empty() {
             return None;
@@ -778,8 +787,9 @@ impl Reporter {
         let count = items.len();
         self.in_flight.push(InFlight { id, items });
         if self.in_flight.len() > MAX_IN_FLIGHT {
-            let lost = self.in_flight.remove(0);
-            self.stats.dropped = self.stats.dropped.saturating_add(lost.items.len() as u64);
+            if let Some(lost) = super::remove_at(&mut self.in_flight, 0) {
+                self.stats.dropped = self.stats.dropped.saturating_add(lost.items.len() as u64);
+            }
         }
         self.sends.push_back(now);
         while self.sends.len() > self.max_per_minute as usize {

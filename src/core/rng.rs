@@ -65,7 +65,14 @@ impl Rng for SeqRng {
         }
         let v = self.values[self.next % self.values.len()];
         self.next = self.next.wrapping_add(1);
-        v.clamp(0.0, 0.999_999_999_999)
+        // Not `clamp` (its panic branch pulls in formatting); NaN passes through as clamp did.
+        if v < 0.0 {
+            0.0
+        } else if v > 0.999_999_999_999 {
+            0.999_999_999_999
+        } else {
+            v
+        }
     }
 }
 

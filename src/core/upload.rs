@@ -500,7 +500,10 @@ impl UploadPlanner {
     pub fn add(&mut self, id: u64, byte_len: u64) {
         if set_insert(&mut self.tracked, id) {
             if let Err(pos) = self.free.binary_search_by_key(&id, |e| e.0) {
-                self.free.insert(pos, (id, byte_len));
+                // `pos <= len` always; the test lets the compiler drop insert's panic branch.
+                if pos <= self.free.len() {
+                    self.free.insert(pos, (id, byte_len));
+                }
             }
         }
     }
@@ -1072,7 +1075,10 @@ impl UploadPlanner {
             return None;
         }
         // The batch is the front of the sorted pending list.
-        self.free.drain(..records.len());
+        // Not `drain(..n)`: its range check carries a formatted panic message.
+        for _ in 0..records.len() {
+            self.free.pop_front();
+        }
         self.push_ready(records, now, rng);
         let i = self.batches.len() - 1;
         Some(self.lease(i, now))
@@ -1083,10 +1089,11 @@ impl UploadPlanner {
 fn set_insert(set: &mut VecDeque<u64>, id: u64) -> bool {
     match set.binary_search(&id) {
         Ok(_) => false,
-        Err(pos) => {
+        Err(pos) if pos <= set.len() => {
             set.insert(pos, id);
             true
         }
+        Err(_) => false, // unreachable: binary_search returns a position <= len
     }
 }
 
@@ -1105,7 +1112,7 @@ pub fn backoff_delay_ms(cfg: &UploadConfig, attempts: u32, rng: &mut dyn Rng) ->
     let raw = (cfg.base_delay_ms as f64) * ((1u64 << exp) as f64);
     let capped = raw.min(cfg.max_delay_ms as f64);
     let jitter = if cfg.jitter.is_finite() {
-        cfg.jitter.clamp(0.0, 1.0)
+        cfg.jitter.max(0.0).min(1.0)
     } else {
         0.0
     };

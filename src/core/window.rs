@@ -35,7 +35,8 @@ struct Bucket {
 /// Calls and marked calls over the last `window_ms` (bucketed).
 #[derive(Clone, Debug)]
 pub struct TimeWindow {
-    bucket_ms: u64,
+    /// Non-zero by type: the divisions below carry no division-by-zero panic.
+    bucket_ms: std::num::NonZeroU64,
     buckets: [Bucket; BUCKETS],
 }
 
@@ -44,7 +45,8 @@ impl TimeWindow {
     #[must_use]
     pub fn new(window_ms: u64) -> Self {
         TimeWindow {
-            bucket_ms: (window_ms / BUCKETS as u64).max(1),
+            bucket_ms: std::num::NonZeroU64::new(window_ms / BUCKETS as u64)
+                .unwrap_or(std::num::NonZeroU64::MIN),
             buckets: [Bucket::default(); BUCKETS],
         }
     }
@@ -52,7 +54,7 @@ impl TimeWindow {
     /// The window's length, ms.
     #[must_use]
     pub fn window_ms(&self) -> u64 {
-        self.bucket_ms * BUCKETS as u64
+        self.bucket_ms.get() * BUCKETS as u64
     }
 
     /// Adds `total` calls of which `marked` counted, at `now`.

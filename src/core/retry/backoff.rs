@@ -115,13 +115,13 @@ fn unit(rng: &mut dyn Rng) -> f64 {
     if u.is_nan() {
         0.5
     } else {
-        u.clamp(0.0, 1.0)
+        u.max(0.0).min(1.0)
     }
 }
 
 fn clamp_ms(x: f64, lo: u64, hi: u64) -> u64 {
     // `as` floors, saturates and maps NaN to 0.
-    (x as u64).clamp(lo, hi.max(lo))
+    (x as u64).max(lo).min(hi.max(lo))
 }
 
 #[cfg(test)]

@@ -41,7 +41,8 @@ struct Bucket {
 pub struct RetryBudget {
     ratio: f64,
     min_per_sec: u32,
-    bucket_ms: u64,
+    /// Non-zero by type: the divisions below carry no division-by-zero panic.
+    bucket_ms: std::num::NonZeroU64,
     buckets: [Bucket; BUCKETS],
     /// Latest time seen, so a clock that steps back cannot resurrect or wipe counts.
     latest: u64,
@@ -56,7 +57,8 @@ impl RetryBudget {
         RetryBudget {
             ratio: if ratio > 0.0 { ratio } else { 0.0 },
             min_per_sec,
-            bucket_ms: window_ms.max(MIN_WINDOW_MS) / BUCKETS as u64,
+            bucket_ms: std::num::NonZeroU64::new(window_ms.max(MIN_WINDOW_MS) / BUCKETS as u64)
+                .unwrap_or(std::num::NonZeroU64::MIN),
             buckets: [Bucket::default(); BUCKETS],
             latest: 0,
         }
@@ -65,7 +67,7 @@ impl RetryBudget {
     /// The window actually used, ms (a multiple of [`BUCKETS`]).
     #[must_use]
     pub fn window_ms(&self) -> u64 {
-        self.bucket_ms * BUCKETS as u64
+        self.bucket_ms.get() * BUCKETS as u64
     }
 
     /// Counts one original request (not a retry) sent at `now`.
