@@ -30,7 +30,11 @@ fn js_codes_match_the_rust_codes_by_number() {
         .iter()
         .map(|c| (c.as_str().to_owned(), c.as_u8()))
         .collect();
-    assert_eq!(js_codes.len(), rust.len(), "JS {js_codes:?} vs Rust {rust:?}");
+    assert_eq!(
+        js_codes.len(),
+        rust.len(),
+        "JS {js_codes:?} vs Rust {rust:?}"
+    );
     for (i, (name, n)) in rust.iter().enumerate() {
         assert_eq!(usize::from(*n), i + 1, "{name} is not numbered in order");
         assert_eq!(&js_codes[i], name, "CODES[{n}]");
@@ -40,10 +44,15 @@ fn js_codes_match_the_rust_codes_by_number() {
 #[test]
 fn the_typescript_union_names_every_code() {
     let dts = fs::read_to_string("pkg-template/index.d.ts").unwrap();
-    let start = dts.find("export type ErrorCode =").expect("index.d.ts has ErrorCode");
+    let start = dts
+        .find("export type ErrorCode =")
+        .expect("index.d.ts has ErrorCode");
     let end = start + dts[start..].find(';').unwrap();
     let mut ts = quoted_codes(&dts[start..end]);
-    let mut rust: Vec<String> = ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+    let mut rust: Vec<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
     ts.sort();
     rust.sort();
     assert_eq!(ts, rust);

@@ -79,7 +79,9 @@ fn a_category_with_one_service_is_held_whole_by_its_hint() {
     e.on_status(clock.now(), 0, a.id, 503, Some("2"), None);
     let b = e.submit(clock.now(), &get(0, APP)).unwrap();
     assert!(!b.started);
-    assert!(e.snapshot_json(clock.now()).contains("\"blockedForMs\":2000"));
+    assert!(e
+        .snapshot_json(clock.now())
+        .contains("\"blockedForMs\":2000"));
     clock.set(2_000);
     e.poll(clock.now());
     assert_eq!(starts(&mut e), vec![a.id, b.id]);
@@ -110,7 +112,10 @@ fn ratelimit_headers_pace_only_their_own_pair() {
     // RateLimit: remaining=1, reset=10 s on the third party.
     e.on_pacing(clock.now(), a.id, 1, 10_000);
     e.on_status(clock.now(), 0, a.id, 200, None, None);
-    assert!(e.submit(clock.now(), &get(0, THIRD)).unwrap().started, "one left");
+    assert!(
+        e.submit(clock.now(), &get(0, THIRD)).unwrap().started,
+        "one left"
+    );
     let held = e.submit(clock.now(), &get(0, THIRD)).unwrap();
     assert!(!held.started, "quota used up until the reset");
     assert!(e.submit(clock.now(), &get(0, APP)).unwrap().started);
@@ -143,7 +148,8 @@ fn a_ratelimit_reset_beyond_the_cap_waits_at_most_max_retry_after() {
 #[test]
 fn a_hint_that_makes_the_guard_give_up_still_holds_its_pair_capped() {
     let clock = ManualClock::new(0);
-    let mut e = engine(r#"{"rateLimit":{"requests":100,"perMs":1000},"retry":{"maxRetryAfterMs":3000}}"#);
+    let mut e =
+        engine(r#"{"rateLimit":{"requests":100,"perMs":1000},"retry":{"maxRetryAfterMs":3000}}"#);
     let a = e.submit(clock.now(), &get(0, THIRD)).unwrap();
     assert_eq!(
         e.on_status(clock.now(), 0, a.id, 429, Some("86400"), None),
@@ -223,7 +229,9 @@ fn a_deadline_shorter_than_its_pairs_hint_fails_at_once() {
 #[test]
 fn a_probe_that_never_answers_counts_as_failed_after_its_timeout() {
     let clock = ManualClock::new(0);
-    let mut e = engine(r#"{"retry":{"maxRetries":0},"breaker":{"failureThreshold":1,"resetTimeoutMs":100}}"#);
+    let mut e = engine(
+        r#"{"retry":{"maxRetries":0},"breaker":{"failureThreshold":1,"resetTimeoutMs":100}}"#,
+    );
     let a = e.submit(clock.now(), &get(0, APP)).unwrap();
     e.on_status(clock.now(), 0, a.id, 500, None, None);
     clock.set(100);
@@ -245,9 +253,10 @@ fn a_probe_that_never_answers_counts_as_failed_after_its_timeout() {
     ));
     clock.set(600);
     e.poll(clock.now());
-    let reopened = e.take_outputs().into_iter().any(|o| {
-        matches!(o, Output::Breaker { to, .. } if to.as_str() == "open")
-    });
+    let reopened = e
+        .take_outputs()
+        .into_iter()
+        .any(|o| matches!(o, Output::Breaker { to, .. } if to.as_str() == "open"));
     assert!(reopened, "the silent probe counted as failed");
     clock.set(700);
     let second = e.submit(clock.now(), &get(0, APP)).unwrap();
@@ -255,20 +264,27 @@ fn a_probe_that_never_answers_counts_as_failed_after_its_timeout() {
     // The first probe's late answer no longer counts.
     e.on_status(clock.now(), 0, probe.id, 500, None, None);
     e.on_status(clock.now(), 0, second.id, 200, None, None);
-    assert!(e.snapshot_json(clock.now()).contains("\"breaker\":\"closed\""));
+    assert!(e
+        .snapshot_json(clock.now())
+        .contains("\"breaker\":\"closed\""));
 }
 
 #[test]
 fn a_probe_without_timeout_is_bounded_by_the_default() {
     let clock = ManualClock::new(0);
-    let mut e = engine(r#"{"retry":{"maxRetries":0},"breaker":{"failureThreshold":1,"resetTimeoutMs":100}}"#);
+    let mut e = engine(
+        r#"{"retry":{"maxRetries":0},"breaker":{"failureThreshold":1,"resetTimeoutMs":100}}"#,
+    );
     let a = e.submit(clock.now(), &get(0, APP)).unwrap();
     e.on_status(clock.now(), 0, a.id, 500, None, None);
     clock.set(100);
     assert!(e.submit(clock.now(), &get(0, APP)).unwrap().started);
     clock.set(100 + PROBE_TIMEOUT_MS - 1);
     e.poll(clock.now());
-    assert!(e.submit(clock.now(), &get(0, APP)).is_err(), "still probing");
+    assert!(
+        e.submit(clock.now(), &get(0, APP)).is_err(),
+        "still probing"
+    );
     clock.set(100 + PROBE_TIMEOUT_MS);
     e.poll(clock.now());
     clock.set(200 + PROBE_TIMEOUT_MS);
@@ -278,7 +294,9 @@ fn a_probe_without_timeout_is_bounded_by_the_default() {
 #[test]
 fn the_callers_deadline_ending_an_attempt_is_not_a_failure_of_the_service() {
     let clock = ManualClock::new(0);
-    let mut e = engine(r#"{"retry":{"maxRetries":0},"breaker":{"failureThreshold":1,"resetTimeoutMs":1000}}"#);
+    let mut e = engine(
+        r#"{"retry":{"maxRetries":0},"breaker":{"failureThreshold":1,"resetTimeoutMs":1000}}"#,
+    );
     for _ in 0..3 {
         let a = e.submit(clock.now(), &get(0, APP)).unwrap();
         assert_eq!(
@@ -288,7 +306,10 @@ fn the_callers_deadline_ending_an_attempt_is_not_a_failure_of_the_service() {
             })
         );
     }
-    assert!(e.submit(clock.now(), &get(0, APP)).unwrap().started, "breaker stays closed");
+    assert!(
+        e.submit(clock.now(), &get(0, APP)).unwrap().started,
+        "breaker stays closed"
+    );
     assert_eq!(e.live_tickets(), 1);
     // A per-attempt timeout is the service being too slow: it does count.
     let b = e.submit(clock.now(), &get(0, THIRD)).unwrap();
@@ -302,7 +323,9 @@ fn the_callers_deadline_ending_an_attempt_is_not_a_failure_of_the_service() {
 #[test]
 fn a_deadline_ending_a_probe_frees_the_probe_slot_without_reopening() {
     let clock = ManualClock::new(0);
-    let mut e = engine(r#"{"retry":{"maxRetries":0},"breaker":{"failureThreshold":1,"resetTimeoutMs":100}}"#);
+    let mut e = engine(
+        r#"{"retry":{"maxRetries":0},"breaker":{"failureThreshold":1,"resetTimeoutMs":100}}"#,
+    );
     let a = e.submit(clock.now(), &get(0, APP)).unwrap();
     e.on_status(clock.now(), 0, a.id, 500, None, None);
     clock.set(100);
@@ -540,4 +563,3 @@ proptest! {
         }
     }
 }
-

@@ -29,17 +29,44 @@ fn code_lines(text: &str) -> Vec<(usize, String)> {
 }
 
 const BANNED: [(&str, &str); 12] = [
-    (".clamp(", "use max/min: clamp's panic branch formats its bounds"),
+    (
+        ".clamp(",
+        "use max/min: clamp's panic branch formats its bounds",
+    ),
     (".sort(", "keep the order incrementally or use cache::order"),
-    (".sort_unstable", "keep the order incrementally or use cache::order"),
-    (".sort_by", "keep the order incrementally or use cache::order"),
-    ("format!(", "no core::fmt: write with json::JsonWriter or push_str"),
-    ("write!(", "no core::fmt: write with json::JsonWriter or push_str"),
+    (
+        ".sort_unstable",
+        "keep the order incrementally or use cache::order",
+    ),
+    (
+        ".sort_by",
+        "keep the order incrementally or use cache::order",
+    ),
+    (
+        "format!(",
+        "no core::fmt: write with json::JsonWriter or push_str",
+    ),
+    (
+        "write!(",
+        "no core::fmt: write with json::JsonWriter or push_str",
+    ),
     (".to_string()", "no core::fmt: to_owned / JsonWriter::u64"),
-    (".remove(0)", "a formatted panic branch: pop_front, remove_at or iterate"),
-    (".insert(0,", "a formatted panic branch: push + rotate, or a VecDeque"),
-    (".unwrap()", "typed errors, or unwrap_or on a path that cannot fail"),
-    (".expect(", "typed errors, or unwrap_or on a path that cannot fail"),
+    (
+        ".remove(0)",
+        "a formatted panic branch: pop_front, remove_at or iterate",
+    ),
+    (
+        ".insert(0,",
+        "a formatted panic branch: push + rotate, or a VecDeque",
+    ),
+    (
+        ".unwrap()",
+        "typed errors, or unwrap_or on a path that cannot fail",
+    ),
+    (
+        ".expect(",
+        "typed errors, or unwrap_or on a path that cannot fail",
+    ),
     ("panic!(", "never a panic reachable from hostile input"),
 ];
 
@@ -62,14 +89,21 @@ fn core_policy_code_avoids_patterns_that_pull_in_library_code() {
             }
         }
     }
-    assert!(offences.is_empty(), "size patterns in src/core:\n{}", offences.join("\n"));
+    assert!(
+        offences.is_empty(),
+        "size patterns in src/core:\n{}",
+        offences.join("\n")
+    );
 }
 
 #[test]
 fn the_check_sees_code_and_skips_comments_and_tests() {
-    let src = "let a = x.clamp(1, 2); // y.sort()\n/// z.unwrap()\n#[cfg(test)]\nfn t() { v.sort(); }\n";
+    let src =
+        "let a = x.clamp(1, 2); // y.sort()\n/// z.unwrap()\n#[cfg(test)]\nfn t() { v.sort(); }\n";
     let lines = code_lines(src);
     assert_eq!(lines.len(), 2);
     assert!(lines[0].1.contains(".clamp("));
-    assert!(!lines.iter().any(|(_, l)| l.contains("sort") || l.contains("unwrap")));
+    assert!(!lines
+        .iter()
+        .any(|(_, l)| l.contains("sort") || l.contains("unwrap")));
 }

@@ -1009,7 +1009,11 @@ impl<R: Rng> Engine<R> {
         let at = lane
             .iter()
             .take(4096)
-            .position(|&i| tickets.get((i & SLOT_MASK) as usize).is_some_and(|t| t.seq > seq))
+            .position(|&i| {
+                tickets
+                    .get((i & SLOT_MASK) as usize)
+                    .is_some_and(|t| t.seq > seq)
+            })
             .unwrap_or(lane.len().min(4096));
         // `at <= len` by construction; the test lets the compiler drop insert's panic branch.
         if at <= lane.len() {
