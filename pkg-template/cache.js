@@ -13,7 +13,7 @@ import { wasmOnce } from './wasm.js';
 /** Instantiates the cache's own wasm (index.js awaits it before using this part). */
 export const ready = wasmOnce(init, new URL('./resource_guard_cache_bg.wasm', import.meta.url), 'cache');
 
-const CACHE_NAME = 'resource-guard-v1';
+const CACHE_NAME = 'resource-guard-v1'; // index.js deletes it by this name without loading this part
 // Synthetic request URLs: the index key (method, URL, Vary-relevant request headers) is the
 // lookup key, not the platform's URL + Vary matching.
 const PREFIX = 'https://resource-guard.invalid/v1?k=';
@@ -302,16 +302,6 @@ export class ResponseCache {
     this._core = null;
     core.free();
   }
-}
-
-/**
- * Empties the fallback cache's Cache Storage without an open cache (a guard without `cache`, or
- * disposed): sign-out must not depend on options. Never rejects.
- */
-export async function clearStorage() {
-  try {
-    await globalThis.caches?.delete(CACHE_NAME);
-  } catch {}
 }
 
 /**

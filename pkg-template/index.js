@@ -6,24 +6,15 @@
 import init, { GuardCore } from './resource_guard.js';
 import { perf_now as perfNow } from './clock.js';
 import { ResourceGuardError, isResourceGuardError, guardError, fromCore, CODES } from './errors.js';
-import { loadWasm, _inlineWasm } from './wasm.js';
+import { wasmOnce, _inlineWasm } from './wasm.js';
 
 export { ResourceGuardError, isResourceGuardError };
 
-let ready = null;
 /** @private used by the generated `inline.js` entry: each wasm (the guard's, each part's) inlined as base64. */
 export { _inlineWasm };
 
-/** Loads and instantiates the guard's wasm once per realm (concurrent callers share the promise). */
-function load() {
-  if (!ready) {
-    ready = loadWasm(init, new URL('./resource_guard_bg.wasm', import.meta.url), 'guard').catch((e) => {
-      ready = null;
-      throw e;
-    });
-  }
-  return ready;
-}
+/** Loads and instantiates the guard's wasm once per realm (concurrent callers share the promise; a failure is retried). */
+const load = wasmOnce(init, new URL('./resource_guard_bg.wasm', import.meta.url), 'guard');
 
 // ---- lazily loaded parts ---------------------------------------------------------------------
 // The cache and the uploader are separate modules with their own wasm, loaded by dynamic
@@ -60,7 +51,7 @@ function loadPart(part) {
 }
 
 const noop = () => {};
-const CACHE_NAME = 'resource-guard-v1'; // cache.js's Cache Storage name
+const CACHE_NAME = 'resource-guard-v1'; // cache.js's Cache Storage name (keep the two equal)
 const UNSERIALIZABLE = '\u0000unserializable';
 function optionsJson(options) {
   try {
