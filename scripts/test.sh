@@ -19,7 +19,7 @@ run() { # name, command...
   [ "$rc" = 0 ] || { echo "*** $name failed (exit $rc)"; status=1; }
 }
 
-run native cargo test --locked -q
+run native cargo test --locked -q -p resource-guard -p resource-guard-alloc
 run browser-glue cargo test --locked --target wasm32-unknown-unknown -p resource-guard-wasm --test 'web_*'
 run build node scripts/build.mjs --quiet
 if [ -f pkg/index.js ]; then

@@ -14,3 +14,9 @@ pub use resource_guard::web;
 #[cfg(target_arch = "wasm32")]
 #[path = "../../../src/api/upload.rs"]
 pub mod upload;
+
+/// The global allocator: power-of-two classes with free lists (crates/alloc), ~3.9 KB gzip
+/// smaller than the standard library's dlmalloc.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: rg_alloc::WasmAlloc = rg_alloc::WasmAlloc::new();
