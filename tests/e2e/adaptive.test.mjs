@@ -44,9 +44,9 @@ test('a backend that sheds 70 % with 503 + hint: the send rate falls within seco
     guard._transport = (i, o) => {
       if (String(i).includes('p=normal')) sent[Math.min(10, sec())] += 1;
       const res = origFetch(i, o);
-      // A snapshot just after the guard has handled a 503 (a timer runs after the promise jobs
-      // that handle the answer): the effective rate at the bottom of each dip, where the 250 ms
-      // samples below would catch it only by luck (it climbs back within about a second).
+      // A snapshot 5 ms after a 503 arrives, once the guard has read it (its short body
+      // included): the effective rate near the bottom of each dip (the curve is back to ~0.89 of
+      // its top 250 ms after a decrease), which the 250 ms samples below catch only by luck.
       res.then((r) => { if (r.status === 503) setTimeout(() => { if (!disposed) snaps.push({ s: sec(), rate: guard.snapshot().categories.api.effectiveRate, dip: true }); }, 5); }, () => {});
       return res;
     };

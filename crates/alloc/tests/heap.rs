@@ -253,3 +253,49 @@ fn large_blocks_are_aligned_to_at_most_a_page_fraction_and_grow_the_memory_by_wh
     let again = unsafe { heap.alloc(Layout::from_size_align(24, 8).unwrap()) };
     assert!(again >= big + 131_072 || again + 32 <= big);
 }
+
+/// Pages handed out with a gap before each grow (as when something else grew the memory).
+struct Gappy {
+    inner: Buffer,
+}
+
+impl Grow for Gappy {
+    fn grow(&mut self, pages: usize) -> Option<usize> {
+        self.inner.grow(1)?; // a page someone else took
+        self.inner.grow(pages)
+    }
+}
+
+#[test]
+fn memory_grown_by_someone_else_is_skipped_not_handed_out() {
+    let mut heap = Heap::new(Gappy {
+        inner: Buffer::new(64),
+    });
+    // Class 64 KiB.
+    let l = Layout::from_size_align(40_000, 8).unwrap();
+    // Each grow asks for 2 pages (the block plus room for its alignment): two blocks fit in
+    // the first grow, the third needs another, which comes after a second gap page.
+    let a = unsafe { heap.alloc(l) };
+    let b = unsafe { heap.alloc(l) };
+    let c = unsafe { heap.alloc(l) };
+    assert!(a != 0 && b != 0 && c != 0);
+    let base = heap.source().inner.first.unwrap();
+    assert_eq!(
+        a,
+        base + PAGE,
+        "the first block is after the page someone else took"
+    );
+    assert_eq!(b, a + 65_536);
+    assert_eq!(
+        c,
+        b + 65_536 + PAGE,
+        "the third block skips the second gap page"
+    );
+    for (p, v) in [(a, 1u8), (b, 2), (c, 3)] {
+        unsafe { std::ptr::write_bytes(p as *mut u8, v, 40_000) };
+    }
+    for (p, v) in [(a, 1u8), (b, 2), (c, 3)] {
+        let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, 40_000) };
+        assert!(bytes.iter().all(|&x| x == v));
+    }
+}

@@ -15,8 +15,7 @@ pub use resource_guard::web;
 #[path = "../../../src/api/cache.rs"]
 pub mod cache;
 
-/// The global allocator: power-of-two classes with free lists (crates/alloc), ~3.9 KB gzip
-/// smaller than the standard library's dlmalloc.
+/// The global allocator (crates/alloc: why, and what it costs).
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOC: rg_alloc::WasmAlloc = rg_alloc::WasmAlloc::new();
