@@ -636,3 +636,54 @@ fn idle_fresh_services_are_forgotten_but_a_failing_one_is_kept() {
         "idle fresh services are pruned"
     );
 }
+
+#[test]
+fn a_queue_thousands_deep_drains_in_submit_order_and_frees_every_slot() {
+    // 3,000 tickets span several chunks of the ticket table (390 tickets each): ids beyond the
+    // first chunk start, answer and are freed like the first ones, and freed slots are reused.
+    let clock = ManualClock::new(0);
+    let mut e = engine(
+        r#"{"rateLimit":{"requests":500,"perMs":1000},"queue":{"maxDepth":5000},"breaker":{"failureThreshold":1000}}"#,
+    );
+    let mut submitted = Vec::new();
+    let mut started = Vec::new();
+    for _ in 0..3_000 {
+        let a = e.submit(clock.now(), &get(0)).unwrap();
+        if a.started {
+            started.push(a.id);
+        }
+        submitted.push(a.id);
+    }
+    assert_eq!(started.len(), 500);
+    assert_eq!(e.live_tickets(), 3_000);
+    let mut distinct = submitted.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3_000, "every ticket has its own id");
+    while started.len() < 3_000 {
+        // Answer what runs, then let the window move on.
+        e.stamp_starts(clock.now());
+        for &id in &started[started.len().saturating_sub(500)..] {
+            e.on_status(clock.now(), 0, id, 200, None, None);
+        }
+        clock.advance(1001);
+        e.poll(clock.now());
+        started.extend(starts(&mut e));
+    }
+    assert_eq!(started, submitted, "FIFO across chunk boundaries");
+    for &id in &started[2_500..] {
+        e.on_status(clock.now(), 0, id, 200, None, None);
+    }
+    assert_eq!(e.live_tickets(), 0);
+    // A new ticket takes a freed slot: nothing grows past the 3,000 slots already there.
+    let again = e.submit(clock.now(), &get(0)).unwrap();
+    assert!(
+        again.id & 0xFFFFF < 3_000,
+        "slot {} reused",
+        again.id & 0xFFFFF
+    );
+    assert!(
+        !submitted.contains(&again.id),
+        "a reused slot gets a new generation"
+    );
+}

@@ -67,6 +67,7 @@ use super::rng::Rng;
 use super::time::{Millis, MAX_TIMER_MS};
 
 mod adapt;
+mod table;
 
 /// Most live tickets (queued, running or backing off) across all categories.
 pub const MAX_TICKETS: u32 = 1 << 20;
@@ -446,7 +447,7 @@ pub struct Engine<R: Rng> {
     cfg: GuardConfig,
     categories: Vec<Category>,
     services: Vec<Option<Service>>,
-    tickets: Vec<Ticket>,
+    tickets: table::Table<Ticket>,
     free: Vec<u32>,
     live: u32,
     /// (time, ticket id): queue timeouts, deadlines and backoff ends, checked lazily.
@@ -498,7 +499,7 @@ impl<R: Rng> Engine<R> {
             cfg,
             categories,
             services: Vec::new(),
-            tickets: Vec::new(),
+            tickets: table::Table::new(),
             free: Vec::new(),
             live: 0,
             timers: BinaryHeap::new(),
@@ -986,8 +987,9 @@ impl<R: Rng> Engine<R> {
         if c.lanes[prio].len() > 2 * c.queued[prio] as usize + 64 {
             let tickets = &self.tickets;
             c.lanes[prio].retain(|&i| {
-                let t = &tickets[(i & SLOT_MASK) as usize];
-                t.gen == i >> SLOT_BITS && t.state == State::Queued
+                tickets
+                    .get((i & SLOT_MASK) as usize)
+                    .is_some_and(|t| t.gen == i >> SLOT_BITS && t.state == State::Queued)
             });
         }
     }
@@ -1031,8 +1033,9 @@ impl<R: Rng> Engine<R> {
                 .timers
                 .drain()
                 .filter(|Reverse((_, i))| {
-                    let t = &tickets[(i & SLOT_MASK) as usize];
-                    t.gen == i >> SLOT_BITS && t.state != State::Free
+                    tickets
+                        .get((i & SLOT_MASK) as usize)
+                        .is_some_and(|t| t.gen == i >> SLOT_BITS && t.state != State::Free)
                 })
                 .collect();
             self.timers = keep.into();
@@ -1641,9 +1644,10 @@ impl<R: Rng> Engine<R> {
         self.disposed = true;
         let mut ids = Vec::new();
         for slot in 0..self.tickets.len() {
-            let t = &self.tickets[slot];
-            if t.state != State::Free {
-                ids.push((t.gen << SLOT_BITS) | slot as u32);
+            if let Some(t) = self.tickets.get(slot) {
+                if t.state != State::Free {
+                    ids.push((t.gen << SLOT_BITS) | slot as u32);
+                }
             }
         }
         for &id in &ids {

@@ -7,7 +7,10 @@
 //!
 //! What it costs: memory where one `Vec` grows large. Rounding to powers of two, and old blocks
 //! that only their own class reuses, made 10,000 queued requests take 884 B of wasm memory each
-//! against 387 B with dlmalloc (`npm run bench`, section 5).
+//! against 387 B with dlmalloc (`npm run bench`, section 5), until the engine's ticket table,
+//! the one structure that grows with the queue, moved to fixed 64 KiB chunks
+//! (src/core/engine/table.rs): 190 B now. Code that keeps a large growing `Vec` in these modules
+//! should do the same.
 //!
 //! # Design
 //! Every request is rounded up to a power of two (at least 16 bytes), its *class*. Each class has
